@@ -1,0 +1,75 @@
+{{/*
+Configuration shared by every Runnel process, as environment variables (".NET config key" with
+":" written "__"). Secrets are referenced, never rendered: the release must provide them.
+*/}}
+{{- define "runnel-common.secretEnv" -}}
+{{- $ref := index . 1 -}}
+{{- if and $ref $ref.existingSecret }}
+- name: {{ index . 0 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.existingSecret }}
+      key: {{ $ref.key }}
+{{- end }}
+{{- end -}}
+
+{{- define "runnel-common.env" -}}
+{{- $g := .Values.global | default dict -}}
+{{- $dapr := $g.dapr | default dict -}}
+{{- $s3 := $g.s3 | default dict -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: Runnel__NodeName
+  value: "$(POD_NAME)"
+- name: ASPNETCORE_URLS
+  value: {{ printf "http://+:%v" .Values.containerPort | quote }}
+- name: Runnel__Region
+  value: {{ $g.region | default "us-east-1" | quote }}
+- name: Runnel__AccountId
+  value: {{ $g.accountId | default "000000000000" | quote }}
+- name: Metadata__Provider
+  value: "Postgres"
+{{- include "runnel-common.secretEnv" (list "ConnectionStrings__Metadata" $g.metadata) }}
+{{- include "runnel-common.secretEnv" (list "Runnel__IteratorSigningKey" $g.iteratorSigningKey) }}
+{{- with $g.redis }}
+{{- if .address }}
+- name: ConnectionStrings__Redis
+  value: {{ .address | quote }}
+{{- end }}
+{{- end }}
+{{- include "runnel-common.secretEnv" (list "ConnectionStrings__RabbitMq" $g.rabbitmq) }}
+{{- if $s3.endpoint }}
+- name: S3__Endpoint
+  value: {{ $s3.endpoint | quote }}
+- name: S3__Bucket
+  value: {{ $s3.bucket | default "" | quote }}
+{{- include "runnel-common.secretEnv" (list "S3__AccessKey" (dict "existingSecret" $s3.existingSecret "key" $s3.accessKeyKey)) }}
+{{- include "runnel-common.secretEnv" (list "S3__SecretKey" (dict "existingSecret" $s3.existingSecret "key" $s3.secretKeyKey)) }}
+{{- end }}
+- name: Dapr__Enabled
+  value: {{ $dapr.enabled | default false | quote }}
+- name: Dapr__HttpEndpoint
+  value: "http://127.0.0.1:3500"
+- name: Logging__Json
+  value: {{ $g.jsonLogs | default false | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .Values.component | default .Chart.Name | printf "runnel-%s" | quote }}
+{{- with $g.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- /* Values may use templates, e.g. the headless Service name in an advertised address. */}}
+{{- range $name, $value := .Values.env }}
+- name: {{ $name }}
+  value: {{ tpl (toString $value) $ | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,4 @@
+namespace Runnel.Analytics;
+
+/// <summary>A type in this assembly for <c>WebApplicationFactory</c>; the global <c>Program</c> type is ambiguous across hosts.</summary>
+public sealed class AnalyticsMarker;

@@ -1,0 +1,95 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Runnel.Core.Streams;
+using Runnel.Ingest.Auth;
+using Runnel.Ingest.Operations;
+using Runnel.Ingest.Options;
+using Runnel.Ingest.Protocol;
+using Runnel.Ingest.Rest;
+using Runnel.Ingest.Streams;
+using Runnel.Metadata;
+using Runnel.ShardStore.Client;
+
+namespace Runnel.Ingest;
+
+public static class Extensions
+{
+    /// <summary>
+    /// Registers the Kinesis-compatible endpoint: options, the stream catalog over the metadata store,
+    /// the routing cache, iterator signing, the authentication seam and cleartext HTTP/2 on the shared
+    /// port. The shard store locator comes from the ShardStore client (or the in-process node).
+    /// </summary>
+    public static IHostApplicationBuilder AddIngest(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<RunnelOptions>().BindConfiguration(RunnelOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<IngestOptions>().BindConfiguration(IngestOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        if (!services.Any(d => d.ServiceType == typeof(IDbContextFactory<MetadataDbContext>)))
+            services.AddRunnelMetadata(builder.Configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new ShardIteratorCodec(
+            IteratorKey(sp.GetRequiredService<IOptions<RunnelOptions>>().Value), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IRequestAuthenticator, AllowAllAuthenticator>();
+        services.AddShardStoreClient(builder.Configuration);
+        services.TryAddSingleton<IShardPlacer, PlannerShardPlacer>();
+        services.TryAddSingleton<RouteCache>();
+        services.TryAddSingleton<KinesisApi>();
+        services.TryAddSingleton<KinesisEndpoint>();
+        services.Configure<KestrelServerOptions>(CleartextHttp2.Configure);
+        services.AddHealthChecks().AddCheck<MetadataReadyCheck>("ingest-metadata", tags: ["ready"]);
+        // Two Information lines per request from the hosting layer would cost more than a PutRecord itself;
+        // they stay available by configuring Logging:LogLevel:Microsoft.AspNetCore.
+        if (builder.Configuration["Logging:LogLevel:Microsoft.AspNetCore"] is null)
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        return builder;
+    }
+
+    /// <summary>Maps <c>POST /</c> (the Kinesis protocol) and <c>POST /v1/streams/{name}/records</c>.</summary>
+    public static WebApplication MapIngest(this WebApplication app)
+    {
+        var endpoint = app.Services.GetRequiredService<KinesisEndpoint>();
+        app.MapPost("/", endpoint.HandleAsync).DisableAntiforgery();
+        app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
+        return app;
+    }
+
+    private static byte[] IteratorKey(RunnelOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.IteratorSigningKey))
+            throw new InvalidOperationException("Runnel:IteratorSigningKey is not set: give every Ingest replica the same base64 key of at least 16 bytes.");
+        byte[] key;
+        try
+        {
+            key = Convert.FromBase64String(options.IteratorSigningKey);
+        }
+        catch (FormatException)
+        {
+            throw new InvalidOperationException("Runnel:IteratorSigningKey is not valid base64.");
+        }
+        if (key.Length < 16)
+            throw new InvalidOperationException("Runnel:IteratorSigningKey must decode to at least 16 bytes.");
+        return key;
+    }
+}
+
+/// <summary>Ready when the metadata store answers: every control-plane call and routing miss needs it.</summary>
+internal sealed class MetadataReadyCheck(IDbContextFactory<MetadataDbContext> dbFactory) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(cancellationToken);
+            return await db.Database.CanConnectAsync(cancellationToken)
+                ? HealthCheckResult.Healthy("metadata store answers")
+                : HealthCheckResult.Unhealthy("metadata store does not answer");
+        }
+        catch (Exception e)
+        {
+            return HealthCheckResult.Unhealthy("metadata store does not answer", e);
+        }
+    }
+}

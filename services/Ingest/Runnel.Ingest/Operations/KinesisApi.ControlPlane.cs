@@ -1,0 +1,752 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+using Runnel.Core.Errors;
+using Runnel.Core.Hashing;
+using Runnel.Core.Storage;
+using Runnel.Core.Streams;
+using Runnel.Ingest.Protocol;
+using Runnel.Metadata;
+using Runnel.Metadata.Entities;
+
+namespace Runnel.Ingest.Operations;
+
+internal sealed partial class KinesisApi
+{
+    private const int MinRetentionHours = 24;
+    private const int MaxRetentionHours = 8760;
+    private const int MaxTagsPerStream = 50;
+    private const int MaxShardsPerStream = 100_000;
+    private static readonly string[] StreamModes = [Metadata.Entities.StreamModes.Provisioned, Metadata.Entities.StreamModes.OnDemand];
+    private static readonly string[] ShardFilterTypes = ["AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON", "AT_LATEST", "AT_TIMESTAMP", "FROM_TIMESTAMP"];
+    private static readonly TimeSpan NextTokenLifetime = TimeSpan.FromSeconds(300);
+
+    /// <summary>Members every control-plane request may carry; unknown members are ignored.</summary>
+    private sealed class ControlRequest
+    {
+        public string? StreamName, StreamArn, ResourceArn, ExclusiveStartShardId, ExclusiveStartStreamName, ExclusiveStartTagKey, NextToken, StreamMode;
+        public long? ShardCount, Limit, MaxResults, RetentionPeriodHours, MaxRecordSizeInKiB, StreamCreationTimestamp;
+        public bool? EnforceConsumerDeletion;
+        public Dictionary<string, string>? Tags;
+        public List<string>? TagKeys;
+        public string? FilterType, FilterShardId;
+        public long? FilterTimestamp;
+        public bool HasShardFilter;
+    }
+
+    private static ControlRequest ParseControl(ApiCall call)
+    {
+        var q = new ControlRequest();
+        var r = call.Reader();
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var m))
+        {
+            if (m.SequenceEqual("StreamName"u8)) q.StreamName = r.ReadString();
+            else if (m.SequenceEqual("StreamARN"u8)) q.StreamArn = r.ReadString();
+            else if (m.SequenceEqual("ResourceARN"u8)) q.ResourceArn = r.ReadString();
+            else if (m.SequenceEqual("ShardCount"u8)) q.ShardCount = r.ReadInteger();
+            else if (m.SequenceEqual("Limit"u8)) q.Limit = r.ReadInteger();
+            else if (m.SequenceEqual("MaxResults"u8)) q.MaxResults = r.ReadInteger();
+            else if (m.SequenceEqual("RetentionPeriodHours"u8)) q.RetentionPeriodHours = r.ReadInteger();
+            else if (m.SequenceEqual("MaxRecordSizeInKiB"u8)) q.MaxRecordSizeInKiB = r.ReadInteger();
+            else if (m.SequenceEqual("ExclusiveStartShardId"u8)) q.ExclusiveStartShardId = r.ReadString();
+            else if (m.SequenceEqual("ExclusiveStartStreamName"u8)) q.ExclusiveStartStreamName = r.ReadString();
+            else if (m.SequenceEqual("ExclusiveStartTagKey"u8)) q.ExclusiveStartTagKey = r.ReadString();
+            else if (m.SequenceEqual("NextToken"u8)) q.NextToken = r.ReadString();
+            else if (m.SequenceEqual("EnforceConsumerDeletion"u8)) q.EnforceConsumerDeletion = r.ReadBoolean();
+            else if (m.SequenceEqual("StreamCreationTimestamp"u8)) q.StreamCreationTimestamp = r.ReadTimestamp();
+            else if (m.SequenceEqual("StreamModeDetails"u8))
+            {
+                if (r.ReadStartObject())
+                    while (r.TryReadPropertyName(out var f))
+                        if (f.SequenceEqual("StreamMode"u8)) q.StreamMode = r.ReadString();
+                        else r.Skip();
+            }
+            else if (m.SequenceEqual("ShardFilter"u8))
+            {
+                if (r.ReadStartObject())
+                {
+                    q.HasShardFilter = true;
+                    while (r.TryReadPropertyName(out var f))
+                        if (f.SequenceEqual("Type"u8)) q.FilterType = r.ReadString();
+                        else if (f.SequenceEqual("ShardId"u8)) q.FilterShardId = r.ReadString();
+                        else if (f.SequenceEqual("Timestamp"u8)) q.FilterTimestamp = r.ReadTimestamp();
+                        else r.Skip();
+                }
+            }
+            else if (m.SequenceEqual("Tags"u8))
+            {
+                if (r.ReadStartObject())
+                {
+                    q.Tags = new Dictionary<string, string>(StringComparer.Ordinal);
+                    while (r.TryReadMapKey(out var key))
+                        q.Tags[key] = r.ReadString() ?? "";
+                }
+            }
+            else if (m.SequenceEqual("TagKeys"u8))
+            {
+                if (r.ReadStartArray())
+                {
+                    q.TagKeys = [];
+                    while (r.TryReadArrayItem())
+                        q.TagKeys.Add(r.ReadString() ?? "");
+                }
+            }
+            else r.Skip();
+        }
+        r.ReadRequestEnd();
+        return q;
+    }
+
+    private async Task<StreamEntity> FindStreamAsync(MetadataDbContext db, string name, CancellationToken ct, bool tracked = false)
+    {
+        var query = tracked ? db.Streams : db.Streams.AsNoTracking();
+        return await query.FirstOrDefaultAsync(s => s.Name == name, ct) ?? throw StreamNotFound(name);
+    }
+
+    private KinesisException NotActive(StreamEntity s) =>
+        KinesisException.ResourceInUse($"Stream {s.Name} under account {Account} not ACTIVE, instead in state {s.Status}");
+
+    private async Task<long> OpenShardCountAsync(MetadataDbContext db, CancellationToken ct) =>
+        await db.Shards.CountAsync(s => s.EndingSequenceNumber == null, ct);
+
+    // ---------------------------------------------------------------- CreateStream / DeleteStream
+
+    private async Task CreateStreamAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        v.NotNull("streamName", q.StreamName);
+        v.StreamName(q.StreamName);
+        v.Range("shardCount", q.ShardCount, 1, MaxShardsPerStream);
+        v.Enum("streamModeDetails.streamMode", q.StreamMode, StreamModes);
+        v.Range("maxRecordSizeInKiB", q.MaxRecordSizeInKiB, 1024, 10240);
+        ValidateTags(v, q.Tags, "tags");
+        v.ThrowIfAny();
+        var mode = q.StreamMode ?? Metadata.Entities.StreamModes.Provisioned;
+        if (mode == Metadata.Entities.StreamModes.Provisioned && q.ShardCount is null)
+            throw KinesisException.InvalidArgument("ShardCount is required for a stream in PROVISIONED mode.");
+        var shardCount = (int)(q.ShardCount ?? ingest.Value.OnDemandShardCount);
+        var name = q.StreamName!;
+        var ct = call.Aborted;
+
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        if (await db.Streams.AnyAsync(s => s.Name == name, ct))
+            throw KinesisException.ResourceInUse($"Stream {name} under account {Account} already exists.");
+        var open = await OpenShardCountAsync(db, ct);
+        if (open + shardCount > ingest.Value.ShardLimit)
+            throw KinesisException.LimitExceeded(
+                $"This request would exceed the shard limit for the account {Account} in {Region}. Current shard count for the account: {open}. Limit: {ingest.Value.ShardLimit}. Number of additional shards that would have resulted from this request: {shardCount}. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.");
+        if (mode == Metadata.Entities.StreamModes.OnDemand
+            && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
+            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+
+        var now = time.GetUtcNow();
+        var stream = new StreamEntity
+        {
+            Name = name,
+            Status = StreamStatuses.Creating,
+            Mode = mode,
+            CreatedAt = now,
+            RetentionHours = MinRetentionHours,
+            MaxRecordSizeKiB = (int)(q.MaxRecordSizeInKiB ?? 1024),
+            NextShardIndex = shardCount,
+            Version = 1,
+        };
+        var ranges = HashKeyRange.EvenSplit(shardCount);
+        for (var i = 0; i < shardCount; i++)
+            stream.Shards.Add(new ShardEntity
+            {
+                ShardIndex = i,
+                HashKeyStart = ranges[i].Start,
+                HashKeyEnd = ranges[i].End,
+                StartingSequenceNumber = new SequenceNumber(i, 0).ToString(),
+                CreatedAt = now,
+            });
+        if (q.Tags is not null)
+            foreach (var (key, value) in q.Tags)
+                stream.Tags.Add(new StreamTagEntity { Key = key, Value = value });
+
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            db.Streams.Add(stream);
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException)
+            {
+                throw KinesisException.ResourceInUse($"Stream {name} under account {Account} already exists.");
+            }
+            await placer.PlaceAsync(db, stream.Id, [.. Enumerable.Range(0, shardCount)], ct);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        }
+
+        // The stream reports CREATING until every owner has opened its shards.
+        var settings = new ShardSettings(TimeSpan.FromHours(stream.RetentionHours));
+        var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id).ToListAsync(ct);
+        await Task.WhenAll(placements.Select(p =>
+            stores.ForNode(p.NodeId).OpenShardAsync(new ShardRef(stream.Id, p.ShardIndex), p.Epoch, settings, CancellationToken.None)));
+        stream.Status = StreamStatuses.Active;
+        stream.Version++;
+        await db.SaveChangesAsync(CancellationToken.None);
+        routes.Invalidate(name);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task DeleteStreamAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        if (q.EnforceConsumerDeletion != true && await db.StreamConsumers.AnyAsync(c => c.StreamId == stream.Id, ct))
+            throw KinesisException.ResourceInUse($"Stream {name} under account {Account} has registered consumers. Deregister them or set EnforceConsumerDeletion.");
+        stream.Status = StreamStatuses.Deleting;
+        stream.Version++;
+        await db.SaveChangesAsync(ct);
+        routes.Invalidate(name);
+
+        // From here the deletion runs to the end even if the client leaves.
+        var placements = await db.ShardPlacements.Where(p => p.StreamId == stream.Id).ToListAsync(CancellationToken.None);
+        await Task.WhenAll(placements.Select(async p =>
+        {
+            try
+            {
+                await stores.ForNode(p.NodeId).DeleteShardAsync(new ShardRef(stream.Id, p.ShardIndex), CancellationToken.None);
+            }
+            catch (ShardNotFoundException)
+            {
+            }
+        }));
+        db.ShardPlacements.RemoveRange(placements);
+        db.Streams.Remove(stream);
+        await db.SaveChangesAsync(CancellationToken.None);
+        routes.Invalidate(name);
+        await call.RespondEmptyAsync();
+    }
+
+    // ---------------------------------------------------------------- Describe / List
+
+    private void WriteStreamHeader(WireWriter w, StreamEntity s)
+    {
+        w.String("StreamName", s.Name);
+        w.String("StreamARN", ArnOf(s.Name));
+        w.String("StreamStatus", s.Status);
+        w.StartObject("StreamModeDetails");
+        w.String("StreamMode", s.Mode);
+        w.EndObject();
+        w.Number("RetentionPeriodHours", s.RetentionHours);
+        w.Timestamp("StreamCreationTimestamp", s.CreatedAt);
+        w.StartArray("EnhancedMonitoring");
+        w.StartObject();
+        w.StartArray("ShardLevelMetrics");
+        w.EndArray();
+        w.EndObject();
+        w.EndArray();
+        w.String("EncryptionType", s.EncryptionType);
+        w.String("KeyId", s.KeyId);
+    }
+
+    private static void WriteShard(WireWriter w, ShardEntity shard)
+    {
+        w.StartObject();
+        w.String("ShardId", ShardIds.Format(shard.ShardIndex));
+        if (shard.ParentShardIndex is { } p)
+            w.String("ParentShardId", ShardIds.Format(p));
+        if (shard.AdjacentParentShardIndex is { } a)
+            w.String("AdjacentParentShardId", ShardIds.Format(a));
+        w.StartObject("HashKeyRange");
+        w.String("StartingHashKey", HashKeys.Format(shard.HashKeyStart));
+        w.String("EndingHashKey", HashKeys.Format(shard.HashKeyEnd));
+        w.EndObject();
+        w.StartObject("SequenceNumberRange");
+        w.String("StartingSequenceNumber", shard.StartingSequenceNumber);
+        w.String("EndingSequenceNumber", shard.EndingSequenceNumber);
+        w.EndObject();
+        w.EndObject();
+    }
+
+    private async Task DescribeStreamAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.Range("limit", q.Limit, 1, 10000);
+        v.ShardId(q.ExclusiveStartShardId, "exclusiveStartShardId");
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).ToListAsync(ct);
+        shards.Sort((a, b) => a.ShardIndex.CompareTo(b.ShardIndex));
+        var after = q.ExclusiveStartShardId is null ? -1 : ShardIds.TryParse(q.ExclusiveStartShardId, out var ex) ? ex : int.MaxValue;
+        var limit = (int)(q.Limit ?? 100);
+        var page = shards.Where(s => s.ShardIndex > after).Take(limit + 1).ToList();
+        var more = page.Count > limit;
+
+        using var w = call.Writer(256 + page.Count * 256);
+        w.StartObject();
+        w.StartObject("StreamDescription");
+        WriteStreamHeader(w, stream);
+        w.StartArray("Shards");
+        foreach (var shard in page.Take(limit))
+            WriteShard(w, shard);
+        w.EndArray();
+        w.Boolean("HasMoreShards", more);
+        w.EndObject();
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    private async Task DescribeStreamSummaryAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        var open = await db.Shards.CountAsync(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null, ct);
+        var consumers = await db.StreamConsumers.CountAsync(c => c.StreamId == stream.Id, ct);
+        using var w = call.Writer();
+        w.StartObject();
+        w.StartObject("StreamDescriptionSummary");
+        WriteStreamHeader(w, stream);
+        w.Number("OpenShardCount", open);
+        w.Number("ConsumerCount", consumers);
+        w.Number("MaxRecordSizeInKiB", stream.MaxRecordSizeKiB);
+        w.EndObject();
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    private async Task ListStreamsAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        v.Range("limit", q.Limit, 1, 10000);
+        v.StreamName(q.ExclusiveStartStreamName, "exclusiveStartStreamName");
+        v.Length("nextToken", q.NextToken, 1, 1048576);
+        v.ThrowIfAny();
+        var after = q.ExclusiveStartStreamName;
+        if (q.NextToken is not null)
+        {
+            if (after is not null)
+                throw KinesisException.InvalidArgument("NextToken and ExclusiveStartStreamName cannot be provided together.");
+            after = DecodeStreamsToken(q.NextToken);
+        }
+        var limit = (int)(q.Limit ?? 100);
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = db.Streams.AsNoTracking();
+        if (after is not null)
+            query = query.Where(s => string.Compare(s.Name, after) > 0);
+        var page = await query.OrderBy(s => s.Name).Take(limit + 1).ToListAsync(ct);
+        var more = page.Count > limit;
+        if (more)
+            page.RemoveAt(limit);
+
+        using var w = call.Writer(128 + page.Count * 256);
+        w.StartObject();
+        w.StartArray("StreamNames");
+        foreach (var s in page)
+            w.StringValue(s.Name);
+        w.EndArray();
+        w.Boolean("HasMoreStreams", more);
+        if (more)
+            w.String("NextToken", Convert.ToBase64String(Encoding.UTF8.GetBytes("streams|" + page[^1].Name)));
+        w.StartArray("StreamSummaries");
+        foreach (var s in page)
+        {
+            w.StartObject();
+            w.String("StreamName", s.Name);
+            w.String("StreamARN", ArnOf(s.Name));
+            w.String("StreamStatus", s.Status);
+            w.StartObject("StreamModeDetails");
+            w.String("StreamMode", s.Mode);
+            w.EndObject();
+            w.Timestamp("StreamCreationTimestamp", s.CreatedAt);
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    private static string DecodeStreamsToken(string token)
+    {
+        try
+        {
+            var text = Encoding.UTF8.GetString(Convert.FromBase64String(token));
+            if (text.StartsWith("streams|", StringComparison.Ordinal))
+                return text["streams|".Length..];
+        }
+        catch (FormatException)
+        {
+        }
+        throw KinesisException.InvalidArgument("Invalid NextToken.");
+    }
+
+    /// <summary>A ListShards continuation: the stream, the last shard listed, the filter, and when it was issued.</summary>
+    private sealed record ShardsToken(string Stream, long CreatedMs, int LastIndex, string? FilterType, string? FilterShardId, long? FilterTimestamp, long IssuedMs)
+    {
+        public string Encode() => Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Join('|',
+            "shards", Stream, CreatedMs.ToString(CultureInfo.InvariantCulture), LastIndex.ToString(CultureInfo.InvariantCulture),
+            FilterType ?? "", FilterShardId ?? "", FilterTimestamp?.ToString(CultureInfo.InvariantCulture) ?? "",
+            IssuedMs.ToString(CultureInfo.InvariantCulture))));
+
+        public static ShardsToken Decode(string token)
+        {
+            try
+            {
+                var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split('|');
+                if (parts.Length == 8 && parts[0] == "shards")
+                    return new ShardsToken(parts[1], long.Parse(parts[2], CultureInfo.InvariantCulture), int.Parse(parts[3], CultureInfo.InvariantCulture),
+                        parts[4].Length == 0 ? null : parts[4], parts[5].Length == 0 ? null : parts[5],
+                        parts[6].Length == 0 ? null : long.Parse(parts[6], CultureInfo.InvariantCulture), long.Parse(parts[7], CultureInfo.InvariantCulture));
+            }
+            catch (Exception e) when (e is FormatException or OverflowException)
+            {
+            }
+            throw KinesisException.InvalidArgument("Invalid NextToken.");
+        }
+    }
+
+    private async Task ListShardsAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        v.StreamName(q.StreamName);
+        v.StreamArn(q.StreamArn);
+        v.ShardId(q.ExclusiveStartShardId, "exclusiveStartShardId");
+        v.Range("maxResults", q.MaxResults, 1, 10000);
+        v.Length("nextToken", q.NextToken, 1, 1048576);
+        if (q.HasShardFilter)
+        {
+            v.NotNull("shardFilter.type", q.FilterType);
+            v.Enum("shardFilter.type", q.FilterType, ShardFilterTypes);
+            v.ShardId(q.FilterShardId, "shardFilter.shardId");
+        }
+        v.ThrowIfAny();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        string name;
+        int after;
+        string? filterType = q.FilterType, filterShard = q.FilterShardId;
+        long? filterTs = q.FilterTimestamp;
+        long? createdMs = q.StreamCreationTimestamp;
+        if (q.NextToken is not null)
+        {
+            if (q.StreamName is not null || q.StreamArn is not null)
+                throw KinesisException.InvalidArgument("NextToken and StreamName cannot be provided together.");
+            if (q.ExclusiveStartShardId is not null || q.HasShardFilter || q.StreamCreationTimestamp is not null)
+                throw KinesisException.InvalidArgument("NextToken cannot be provided together with ExclusiveStartShardId, ShardFilter or StreamCreationTimestamp.");
+            var token = ShardsToken.Decode(q.NextToken);
+            if (now - token.IssuedMs > NextTokenLifetime.TotalMilliseconds)
+                throw new KinesisException("ExpiredNextTokenException", "The timestamp of the next token has expired.");
+            (name, after, filterType, filterShard, filterTs, createdMs) =
+                (token.Stream, token.LastIndex, token.FilterType, token.FilterShardId, token.FilterTimestamp, token.CreatedMs);
+        }
+        else
+        {
+            var resolved = StreamNameOf(v, q.StreamName, q.StreamArn, required: false);
+            v.ThrowIfAny();
+            name = resolved ?? throw KinesisException.InvalidArgument("Either NextToken or StreamName should be provided.");
+            after = q.ExclusiveStartShardId is null ? -1 : ShardIds.TryParse(q.ExclusiveStartShardId, out var ex) ? ex : int.MaxValue;
+        }
+        if (filterType is "AFTER_SHARD_ID")
+        {
+            if (filterShard is null || !ShardIds.TryParse(filterShard, out var fi))
+                throw KinesisException.InvalidArgument("ShardFilter of type AFTER_SHARD_ID requires a valid ShardId.");
+            after = Math.Max(after, fi);
+        }
+        else if (filterShard is not null)
+            throw KinesisException.InvalidArgument($"ShardFilter of type {filterType} does not take a ShardId.");
+        if (filterType is "AT_TIMESTAMP" or "FROM_TIMESTAMP" && filterTs is null)
+            throw KinesisException.InvalidArgument($"ShardFilter of type {filterType} requires a Timestamp.");
+        else if (filterType is not ("AT_TIMESTAMP" or "FROM_TIMESTAMP") && filterTs is not null)
+            throw KinesisException.InvalidArgument($"ShardFilter of type {filterType} does not take a Timestamp.");
+
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        if (createdMs is { } c && c != stream.CreatedAt.ToUnixTimeMilliseconds() && c / 1000 != stream.CreatedAt.ToUnixTimeSeconds())
+            throw KinesisException.ResourceNotFound($"Stream {name} under account {Account} with the given creation timestamp not found.");
+        var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).ToListAsync(ct);
+        shards.Sort((a, b) => a.ShardIndex.CompareTo(b.ShardIndex));
+        var horizon = time.GetUtcNow() - TimeSpan.FromHours(stream.RetentionHours);
+        bool Retained(ShardEntity s) => s.ClosedAt is null || s.ClosedAt >= horizon;
+        var retained = shards.Where(Retained).Select(s => s.ShardIndex).ToHashSet();
+        IEnumerable<ShardEntity> selected = filterType switch
+        {
+            "AT_LATEST" => shards.Where(s => s.ClosedAt is null),
+            "FROM_TRIM_HORIZON" => shards.Where(Retained),
+            // Shards open at the trim horizon: retained and not descended from a retained shard.
+            "AT_TRIM_HORIZON" => shards.Where(s => Retained(s)
+                && !(s.ParentShardIndex is { } p && retained.Contains(p))
+                && !(s.AdjacentParentShardIndex is { } a && retained.Contains(a))),
+            "AT_TIMESTAMP" => shards.Where(s => s.CreatedAt.ToUnixTimeMilliseconds() <= filterTs
+                && (s.ClosedAt is null || s.ClosedAt.Value.ToUnixTimeMilliseconds() >= filterTs)),
+            "FROM_TIMESTAMP" => shards.Where(s => s.ClosedAt is null || s.ClosedAt.Value.ToUnixTimeMilliseconds() >= filterTs),
+            _ => shards,
+        };
+        var limit = (int)(q.MaxResults ?? 1000);
+        var page = selected.Where(s => s.ShardIndex > after).Take(limit + 1).ToList();
+        var more = page.Count > limit;
+        if (more)
+            page.RemoveAt(limit);
+
+        using var w = call.Writer(128 + page.Count * 256);
+        w.StartObject();
+        w.StartArray("Shards");
+        foreach (var shard in page)
+            WriteShard(w, shard);
+        w.EndArray();
+        if (more)
+            w.String("NextToken", new ShardsToken(name, stream.CreatedAt.ToUnixTimeMilliseconds(), page[^1].ShardIndex,
+                filterType, filterShard, filterTs, now).Encode());
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    // ---------------------------------------------------------------- Retention and record size
+
+    private async Task ChangeRetentionAsync(ApiCall call, bool increase)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.NotNull("retentionPeriodHours", q.RetentionPeriodHours);
+        v.Range("retentionPeriodHours", q.RetentionPeriodHours, 1, int.MaxValue);
+        v.ThrowIfAny();
+        var hours = (int)q.RetentionPeriodHours!.Value;
+        if (hours < MinRetentionHours)
+            throw KinesisException.InvalidArgument($"Minimum allowed retention period is {MinRetentionHours} hours. Requested retention period ({hours} hours) is too short.");
+        if (hours > MaxRetentionHours)
+            throw KinesisException.InvalidArgument($"Maximum allowed retention period is {MaxRetentionHours} hours. Requested retention period ({hours} hours) is too long.");
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        if (stream.Status != StreamStatuses.Active)
+            throw NotActive(stream);
+        if (increase && hours < stream.RetentionHours)
+            throw KinesisException.InvalidArgument(
+                $"Requested retention period ({hours} hours) for stream {name} can not be shorter than existing retention period ({stream.RetentionHours} hours). Use DecreaseRetentionPeriod API.");
+        if (!increase && hours > stream.RetentionHours)
+            throw KinesisException.InvalidArgument(
+                $"Requested retention period ({hours} hours) for stream {name} can not be longer than existing retention period ({stream.RetentionHours} hours). Use IncreaseRetentionPeriod API.");
+        stream.RetentionHours = hours;
+        stream.Version++;
+        await db.SaveChangesAsync(ct);
+
+        // Retention is enforced by the logs' owners, so each of them learns the new value.
+        var settings = new ShardSettings(TimeSpan.FromHours(hours));
+        var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id).ToListAsync(CancellationToken.None);
+        await Task.WhenAll(placements.Select(p =>
+            stores.ForNode(p.NodeId).UpdateSettingsAsync(new ShardRef(stream.Id, p.ShardIndex), settings, CancellationToken.None)));
+        routes.Invalidate(name);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task UpdateMaxRecordSizeAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        v.NotNull("streamARN", q.StreamArn);
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn);
+        v.NotNull("maxRecordSizeInKiB", q.MaxRecordSizeInKiB);
+        v.Range("maxRecordSizeInKiB", q.MaxRecordSizeInKiB, 1024, 10240);
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name!, ct, tracked: true);
+        if (stream.Status != StreamStatuses.Active)
+            throw NotActive(stream);
+        stream.MaxRecordSizeKiB = (int)q.MaxRecordSizeInKiB!.Value;
+        stream.Version++;
+        await db.SaveChangesAsync(ct);
+        routes.Invalidate(stream.Name);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task DescribeLimitsAsync(ApiCall call)
+    {
+        ParseControl(call);
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var open = await OpenShardCountAsync(db, ct);
+        var onDemand = await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct);
+        using var w = call.Writer();
+        w.StartObject();
+        w.Number("ShardLimit", ingest.Value.ShardLimit);
+        w.Number("OpenShardCount", open);
+        w.Number("OnDemandStreamCount", onDemand);
+        w.Number("OnDemandStreamCountLimit", ingest.Value.OnDemandStreamLimit);
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    // ---------------------------------------------------------------- Tags
+
+    private static bool IsTagText(string value)
+    {
+        foreach (var rune in value.EnumerateRunes())
+        {
+            var category = Rune.GetUnicodeCategory(rune);
+            var ok = Rune.IsLetter(rune) || Rune.IsDigit(rune) || Rune.IsNumber(rune)
+                || category is UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
+                || rune.Value is '_' or '.' or ':' or '/' or '=' or '+' or '-' or '%' or '@';
+            if (!ok)
+                return false;
+        }
+        return true;
+    }
+
+    private static void ValidateTags(Violations v, Dictionary<string, string>? tags, string path)
+    {
+        if (tags is null)
+            return;
+        if (tags.Count > MaxTagsPerStream)
+            v.Add(path, $"{{{tags.Count} entries}}", $"Member must have length less than or equal to {MaxTagsPerStream}");
+        if (tags.Keys.Any(k => k.Length is < 1 or > 128))
+            v.Add(path, $"{{{string.Join(", ", tags.Keys)}}}", "Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
+        if (tags.Values.Any(x => x.Length > 256))
+            v.Add(path, $"{{{tags.Count} entries}}", "Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 0]");
+    }
+
+    private static void CheckTagCharacters(IEnumerable<string> texts)
+    {
+        if (texts.Any(t => !IsTagText(t)))
+            throw KinesisException.InvalidArgument("Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.");
+    }
+
+    private string ResourceStreamName(Violations v, string? resourceArn)
+    {
+        v.NotNull("resourceARN", resourceArn);
+        v.Length("resourceARN", resourceArn, 1, 2048);
+        v.ThrowIfAny();
+        if (!Arns.TryParseStream(resourceArn, out var name) || !Violations.IsNameLike(name))
+            throw KinesisException.InvalidArgument($"Invalid ResourceARN {resourceArn}: only stream ARNs carry tags.");
+        return name;
+    }
+
+    private async Task AddTagsAsync(ApiCall call, bool byResource)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.NotNull("tags", q.Tags);
+        if (q.Tags is { Count: 0 })
+            v.Add("tags", "{}", "Member must have length greater than or equal to 1");
+        ValidateTags(v, q.Tags, "tags");
+        v.ThrowIfAny();
+        CheckTagCharacters(q.Tags!.Keys.Concat(q.Tags.Values));
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
+            throw NotActive(stream);
+        var existing = await db.StreamTags.Where(t => t.StreamId == stream.Id).ToListAsync(ct);
+        var added = q.Tags.Keys.Count(k => existing.All(t => t.Key != k));
+        if (existing.Count + added > MaxTagsPerStream)
+            throw KinesisException.InvalidArgument(
+                $"Failed to add tags to stream {name} under account {Account} because a given stream cannot have more than {MaxTagsPerStream} tags associated with it.");
+        foreach (var (key, value) in q.Tags)
+        {
+            var tag = existing.FirstOrDefault(t => t.Key == key);
+            if (tag is null)
+                db.StreamTags.Add(new StreamTagEntity { StreamId = stream.Id, Key = key, Value = value });
+            else
+                tag.Value = value;
+        }
+        await db.SaveChangesAsync(ct);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task RemoveTagsAsync(ApiCall call, bool byResource)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.NotNull("tagKeys", q.TagKeys);
+        v.ListLength("tagKeys", q.TagKeys?.Count, 1, MaxTagsPerStream);
+        if (q.TagKeys?.Any(k => k.Length is < 1 or > 128) == true)
+            v.Add("tagKeys", $"[{string.Join(", ", q.TagKeys)}]", "Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
+        v.ThrowIfAny();
+        CheckTagCharacters(q.TagKeys!);
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
+            throw NotActive(stream);
+        var keys = q.TagKeys!;
+        var doomed = await db.StreamTags.Where(t => t.StreamId == stream.Id && keys.Contains(t.Key)).ToListAsync(ct);
+        db.StreamTags.RemoveRange(doomed);
+        await db.SaveChangesAsync(ct);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task ListTagsForStreamAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.Length("exclusiveStartTagKey", q.ExclusiveStartTagKey, 1, 128);
+        v.Range("limit", q.Limit, 1, 50);
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        var tags = await db.StreamTags.AsNoTracking().Where(t => t.StreamId == stream.Id).ToListAsync(ct);
+        tags.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var start = q.ExclusiveStartTagKey;
+        var page = tags.Where(t => start is null || string.CompareOrdinal(t.Key, start) > 0).ToList();
+        var limit = (int)(q.Limit ?? 50);
+        var more = page.Count > limit;
+        using var w = call.Writer();
+        w.StartObject();
+        w.StartArray("Tags");
+        foreach (var tag in page.Take(limit))
+        {
+            w.StartObject();
+            w.String("Key", tag.Key);
+            w.String("Value", tag.Value);
+            w.EndObject();
+        }
+        w.EndArray();
+        w.Boolean("HasMoreTags", more);
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    private async Task ListTagsForResourceAsync(ApiCall call)
+    {
+        var q = ParseControl(call);
+        var v = new Violations();
+        var name = ResourceStreamName(v, q.ResourceArn);
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name, ct);
+        var tags = await db.StreamTags.AsNoTracking().Where(t => t.StreamId == stream.Id).ToListAsync(ct);
+        tags.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        using var w = call.Writer();
+        w.StartObject();
+        w.StartArray("Tags");
+        foreach (var tag in tags)
+        {
+            w.StartObject();
+            w.String("Key", tag.Key);
+            w.String("Value", tag.Value);
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+}

@@ -1,0 +1,528 @@
+using System.Text;
+using Runnel.Core.Errors;
+using Runnel.Core.Hashing;
+using Runnel.Core.Storage;
+using Runnel.Core.Streams;
+using Runnel.Ingest.Protocol;
+using Runnel.Ingest.Streams;
+
+namespace Runnel.Ingest.Operations;
+
+internal sealed partial class KinesisApi
+{
+    /// <summary>Data of one record, absolute limit (UpdateMaxRecordSize's maximum of 10 MiB).</summary>
+    private const int MaxDataBytes = 10 * 1024 * 1024;
+    /// <summary>PutRecords: data plus partition keys of the whole request.</summary>
+    private const int MaxBatchBytes = 10 * 1024 * 1024;
+    private const int MaxBatchRecords = 500;
+    /// <summary>GetRecords answers at most this much data, and at most 10,000 records.</summary>
+    private const int MaxReadBytes = 10 * 1024 * 1024;
+    private const int MaxReadRecords = 10_000;
+    /// <summary>Appends retried after a routing miss (moved or sealed shard) before the record fails.</summary>
+    private const int MaxRouteAttempts = 3;
+
+    private static readonly string[] IteratorTypes = ["AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"];
+
+    internal struct RecordInput
+    {
+        public string? PartitionKey;
+        public ReadOnlyMemory<byte>? Data;
+        public string? ExplicitHashKey;
+    }
+
+    private static void ReadRecordMember(ref WireReader r, ReadOnlySpan<byte> name, ref RecordInput record)
+    {
+        if (name.SequenceEqual("Data"u8))
+            record.Data = r.ReadBlob();
+        else if (name.SequenceEqual("PartitionKey"u8))
+            record.PartitionKey = r.ReadString();
+        else if (name.SequenceEqual("ExplicitHashKey"u8))
+            record.ExplicitHashKey = r.ReadString();
+        else
+            r.Skip();
+    }
+
+    private static void ValidateRecord(Violations v, in RecordInput record, string prefix)
+    {
+        v.NotNull(prefix + "partitionKey", record.PartitionKey);
+        v.Length(prefix + "partitionKey", record.PartitionKey, 1, HashKeys.MaxPartitionKeyLength);
+        if (record.Data is null)
+            v.NotNull(prefix + "data", null);
+        v.BlobLength(prefix + "data", record.Data?.Length, 0, MaxDataBytes);
+        v.Pattern(prefix + "explicitHashKey", record.ExplicitHashKey, Violations.HashKeyPattern, Violations.IsHashKeyText);
+    }
+
+    /// <summary>Checks a valid record against the stream and returns its hash key.</summary>
+    private static UInt128 HashKeyOf(in RecordInput record, StreamRoute route, string path, out int size)
+    {
+        var dataLength = record.Data!.Value.Length;
+        if (dataLength > route.MaxRecordSizeBytes)
+        {
+            var v = new Violations();
+            v.BlobLength(path + "data", dataLength, 0, route.MaxRecordSizeBytes);
+            v.ThrowIfAny();
+        }
+        size = dataLength + Encoding.UTF8.GetByteCount(record.PartitionKey!);
+        if (size > route.MaxRecordSizeBytes)
+            throw KinesisException.InvalidArgument(
+                $"Record size (data + partition key) of {size} bytes exceeds the maximum record size of {route.MaxRecordSizeBytes} bytes of stream {route.Name}.");
+        if (record.ExplicitHashKey is null)
+            return HashKeys.FromPartitionKey(record.PartitionKey!);
+        if (!HashKeys.TryParse(record.ExplicitHashKey, out var key))
+            throw KinesisException.InvalidArgument(
+                $"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, {HashKeys.Format(UInt128.MaxValue)}]. Specified value was {record.ExplicitHashKey}");
+        return key;
+    }
+
+    // ---------------------------------------------------------------- PutRecord
+
+    private async Task PutRecordAsync(ApiCall call)
+    {
+        var (name, record) = ParsePutRecord(call);
+        var route = await WritableRouteAsync(name);
+        var hashKey = HashKeyOf(record, route, "", out _);
+        var batch = new[] { new AppendRecord(record.PartitionKey!, record.Data!.Value) };
+        for (var attempt = 1; ; attempt++)
+        {
+            var shard = route.Route(hashKey) ?? throw new KinesisException(ErrorTypes.InternalFailure, "No open shard covers the hash key.", 500);
+            try
+            {
+                var result = await stores.ForNode(shard.NodeId).AppendAsync(route.RefOf(shard), shard.Epoch, batch, call.Aborted);
+                using var w = call.Writer(160);
+                w.StartObject();
+                w.String("ShardId", ShardIds.Format(shard.Index));
+                w.String("SequenceNumber", new SequenceNumber(shard.Index, result.FirstOrdinal).ToString());
+                w.String("EncryptionType", "NONE");
+                w.EndObject();
+                await call.RespondAsync(w);
+                return;
+            }
+            catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < MaxRouteAttempts)
+            {
+                route = await routes.RefreshAsync(route) is { } fresh && RouteCache.IsWritable(fresh.Status) ? fresh : throw StreamNotFound(name);
+            }
+            catch (ShardNotFoundException)
+            {
+                throw StreamNotFound(name);
+            }
+        }
+    }
+
+    private static (string, RecordInput) ParsePutRecord(ApiCall call)
+    {
+        string? name = null, arn = null, ordering = null;
+        var record = new RecordInput();
+        var r = call.Reader();
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var member))
+        {
+            if (member.SequenceEqual("StreamName"u8))
+                name = r.ReadString();
+            else if (member.SequenceEqual("StreamARN"u8))
+                arn = r.ReadString();
+            else if (member.SequenceEqual("SequenceNumberForOrdering"u8))
+                ordering = r.ReadString();
+            else
+                ReadRecordMember(ref r, member, ref record);
+        }
+        r.ReadRequestEnd();
+        var v = new Violations();
+        ValidateRecord(v, record, "");
+        // Per-shard order is already strict, so the ordering hint only has to be well formed.
+        v.SequenceNumber(ordering, "sequenceNumberForOrdering");
+        var stream = StreamNameOf(v, name, arn);
+        v.ThrowIfAny();
+        return (stream!, record);
+    }
+
+    // ---------------------------------------------------------------- PutRecords
+
+    internal sealed class Batch(int count)
+    {
+        public readonly RecordInput[] Records = new RecordInput[count];
+        public readonly UInt128[] HashKeys = new UInt128[count];
+        public readonly int[] ShardIndex = new int[count];
+        public readonly ulong[] Ordinal = new ulong[count];
+        public readonly string?[] ErrorCode = new string?[count];
+        public readonly string?[] ErrorMessage = new string?[count];
+    }
+
+    private async Task PutRecordsAsync(ApiCall call)
+    {
+        var (name, records) = ParsePutRecords(call);
+        var batch = await PutBatchAsync(name, records, call.Aborted);
+        await PutRecordsCoreAsync(call, name, records, batch);
+    }
+
+    /// <summary>Validates a batch against its stream, appends it, and reports each record's outcome.</summary>
+    internal async Task<Batch> PutBatchAsync(string name, List<RecordInput> records, CancellationToken ct)
+    {
+        var route = await WritableRouteAsync(name);
+        var batch = new Batch(records.Count);
+        long total = 0;
+        for (var i = 0; i < records.Count; i++)
+        {
+            batch.Records[i] = records[i];
+            batch.HashKeys[i] = HashKeyOf(records[i], route, $"records.{i + 1}.member.", out var size);
+            total += size;
+        }
+        if (total > MaxBatchBytes)
+            throw KinesisException.InvalidArgument($"Records size of {total} bytes exceeds the limit of {MaxBatchBytes} bytes for a PutRecords request.");
+
+        var all = new int[records.Count];
+        for (var i = 0; i < all.Length; i++)
+            all[i] = i;
+        await AppendRoutedAsync(route, batch, all, 1, ct);
+        return batch;
+    }
+
+    private async Task PutRecordsCoreAsync(ApiCall call, string name, List<RecordInput> records, Batch batch)
+    {
+        var failed = 0;
+        using var w = call.Writer(64 + records.Count * 96);
+        w.StartObject();
+        w.StartArray("Records");
+        for (var i = 0; i < records.Count; i++)
+        {
+            w.StartObject();
+            if (batch.ErrorCode[i] is { } code)
+            {
+                failed++;
+                w.String("ErrorCode", code);
+                w.String("ErrorMessage", batch.ErrorMessage[i]);
+            }
+            else
+            {
+                w.String("SequenceNumber", new SequenceNumber(batch.ShardIndex[i], batch.Ordinal[i]).ToString());
+                w.String("ShardId", ShardIds.Format(batch.ShardIndex[i]));
+            }
+            w.EndObject();
+        }
+        w.EndArray();
+        w.Number("FailedRecordCount", failed);
+        w.String("EncryptionType", "NONE");
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    /// <summary>
+    /// Groups the records by shard (keeping their given order within each shard) and appends every
+    /// group to its owner concurrently. A group refused for routing (moved or sealed shard) is routed
+    /// again on a fresh table; a group that still fails marks its records failed, so one bad shard never
+    /// fails the records of the others.
+    /// </summary>
+    private async Task AppendRoutedAsync(StreamRoute route, Batch batch, int[] indexes, int attempt, CancellationToken ct)
+    {
+        var groups = new Dictionary<int, List<int>>();
+        foreach (var i in indexes)
+        {
+            var shard = route.Route(batch.HashKeys[i]);
+            if (shard is null)
+            {
+                Fail(batch, i, ErrorTypes.InternalFailure, "Internal service failure.");
+                continue;
+            }
+            if (!groups.TryGetValue(shard.Index, out var list))
+                groups[shard.Index] = list = [];
+            list.Add(i);
+        }
+        if (groups.Count == 1)
+        {
+            foreach (var (shardIndex, list) in groups)
+                await AppendGroupAsync(route, route.Shard(shardIndex)!, batch, list, attempt, ct);
+            return;
+        }
+        var tasks = new List<Task>(groups.Count);
+        foreach (var (shardIndex, list) in groups)
+            tasks.Add(AppendGroupAsync(route, route.Shard(shardIndex)!, batch, list, attempt, ct));
+        await Task.WhenAll(tasks);
+    }
+
+    private async Task AppendGroupAsync(StreamRoute route, ShardRoute shard, Batch batch, List<int> indexes, int attempt, CancellationToken ct)
+    {
+        var records = new AppendRecord[indexes.Count];
+        for (var j = 0; j < records.Length; j++)
+        {
+            ref readonly var input = ref batch.Records[indexes[j]];
+            records[j] = new AppendRecord(input.PartitionKey!, input.Data!.Value);
+        }
+        try
+        {
+            var result = await stores.ForNode(shard.NodeId).AppendAsync(route.RefOf(shard), shard.Epoch, records, ct);
+            for (var j = 0; j < indexes.Count; j++)
+            {
+                batch.ShardIndex[indexes[j]] = shard.Index;
+                batch.Ordinal[indexes[j]] = result.FirstOrdinal + (ulong)j;
+            }
+        }
+        catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < MaxRouteAttempts)
+        {
+            var fresh = await routes.RefreshAsync(route);
+            if (fresh is null || !RouteCache.IsWritable(fresh.Status))
+            {
+                foreach (var i in indexes)
+                    Fail(batch, i, ErrorTypes.ResourceNotFound, $"Stream {route.Name} under account {Account} not found.");
+                return;
+            }
+            await AppendRoutedAsync(fresh, batch, [.. indexes], attempt + 1, ct);
+        }
+        catch (KinesisException e) when (e.Type == ErrorTypes.ProvisionedThroughputExceeded)
+        {
+            foreach (var i in indexes)
+                Fail(batch, i, ErrorTypes.ProvisionedThroughputExceeded, "Rate exceeded for shard " + ShardIds.Format(shard.Index) + " in stream " + route.Name + " under account " + Account + ".");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "Append to shard {Shard} of stream {Stream} on node {Node} failed", shard.Index, route.Name, shard.NodeId);
+            foreach (var i in indexes)
+                Fail(batch, i, ErrorTypes.InternalFailure, "Internal service failure.");
+        }
+    }
+
+    private static void Fail(Batch batch, int i, string code, string message)
+    {
+        batch.ErrorCode[i] = code;
+        batch.ErrorMessage[i] = message;
+    }
+
+    private static (string, List<RecordInput>) ParsePutRecords(ApiCall call)
+    {
+        string? name = null, arn = null;
+        List<RecordInput>? records = null;
+        var r = call.Reader();
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var member))
+        {
+            if (member.SequenceEqual("StreamName"u8))
+                name = r.ReadString();
+            else if (member.SequenceEqual("StreamARN"u8))
+                arn = r.ReadString();
+            else if (member.SequenceEqual("Records"u8))
+            {
+                if (!r.ReadStartArray())
+                    continue;
+                records = new List<RecordInput>(64);
+                while (r.TryReadArrayItem())
+                {
+                    var record = new RecordInput();
+                    if (r.ReadStartObject())
+                        while (r.TryReadPropertyName(out var field))
+                            ReadRecordMember(ref r, field, ref record);
+                    records.Add(record);
+                }
+            }
+            else
+                r.Skip();
+        }
+        r.ReadRequestEnd();
+        var v = new Violations();
+        v.NotNull("records", records);
+        v.ListLength("records", records?.Count, 1, MaxBatchRecords);
+        if (records is not null)
+            for (var i = 0; i < records.Count; i++)
+                ValidateRecord(v, records[i], $"records.{i + 1}.member.");
+        var stream = StreamNameOf(v, name, arn);
+        v.ThrowIfAny();
+        return (stream!, records!);
+    }
+
+    // ---------------------------------------------------------------- GetShardIterator
+
+    private async Task GetShardIteratorAsync(ApiCall call)
+    {
+        string? name = null, arn = null, shardId = null, type = null, startSeq = null;
+        long? timestamp = null;
+        {
+            var r = call.Reader();
+            ParseGetShardIterator(ref r, ref name, ref arn, ref shardId, ref type, ref startSeq, ref timestamp);
+        }
+        var v = new Violations();
+        v.NotNull("shardId", shardId);
+        v.ShardId(shardId, "shardId");
+        v.NotNull("shardIteratorType", type);
+        v.Enum("shardIteratorType", type, IteratorTypes);
+        v.SequenceNumber(startSeq, "startingSequenceNumber");
+        var stream = StreamNameOf(v, name, arn)!;
+        v.ThrowIfAny();
+
+        var route = await WritableRouteAsync(stream);
+        if (!ShardIds.TryParse(shardId, out var index))
+            throw KinesisException.ResourceNotFound($"Could not find shard {shardId} in stream {stream} under account {Account}.");
+        var canonical = ShardIds.Format(index);
+        var shard = route.Shard(index)
+            ?? throw KinesisException.ResourceNotFound($"Shard {canonical} in stream {stream} under account {Account} does not exist");
+
+        ulong ordinal;
+        switch (type)
+        {
+            case "AT_SEQUENCE_NUMBER" or "AFTER_SEQUENCE_NUMBER":
+                if (startSeq is null)
+                    throw KinesisException.InvalidArgument(
+                        $"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {type} and no StartingSequenceNumber.");
+                if (!SequenceNumber.TryParse(startSeq, out var seq))
+                    throw KinesisException.InvalidArgument(
+                        $"StartingSequenceNumber {startSeq} used in GetShardIterator on shard {canonical} in stream {stream} under account {Account} is invalid.");
+                if (seq.ShardIndex != index)
+                    throw KinesisException.InvalidArgument(
+                        $"Invalid StartingSequenceNumber. It encodes {ShardIds.Format(seq.ShardIndex)}, while it was used in a call to a shard with {canonical}");
+                ordinal = type == "AT_SEQUENCE_NUMBER" ? seq.Ordinal : seq.Ordinal + 1;
+                break;
+            case "TRIM_HORIZON" or "LATEST":
+                if (startSeq is not null)
+                    throw KinesisException.InvalidArgument(
+                        $"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified {type} and also a StartingSequenceNumber.");
+                // Ordinal 0 reads from the oldest retained record, wherever the trim point is.
+                ordinal = type == "LATEST"
+                    ? (await WithOwnerAsync(route, shard, (s, r, c) => s.GetStateAsync(r, c), call.Aborted)).NextOrdinal
+                    : 0;
+                break;
+            default:
+                if (timestamp is not { } at)
+                    throw KinesisException.InvalidArgument(
+                        "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.");
+                ordinal = await WithOwnerAsync(route, shard, (s, r, c) => s.FindOrdinalAsync(r, at, c), call.Aborted);
+                break;
+        }
+
+        using var w = call.Writer(128);
+        w.StartObject();
+        w.String("ShardIterator", iterators.Encode(route.StreamId, index, ordinal));
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    private static void ParseGetShardIterator(ref WireReader r, ref string? name, ref string? arn, ref string? shardId,
+        ref string? type, ref string? startSeq, ref long? timestamp)
+    {
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var member))
+        {
+            if (member.SequenceEqual("StreamName"u8))
+                name = r.ReadString();
+            else if (member.SequenceEqual("StreamARN"u8))
+                arn = r.ReadString();
+            else if (member.SequenceEqual("ShardId"u8))
+                shardId = r.ReadString();
+            else if (member.SequenceEqual("ShardIteratorType"u8))
+                type = r.ReadString();
+            else if (member.SequenceEqual("StartingSequenceNumber"u8))
+                startSeq = r.ReadString();
+            else if (member.SequenceEqual("Timestamp"u8))
+                timestamp = r.ReadTimestamp();
+            else
+                r.Skip();
+        }
+        r.ReadRequestEnd();
+    }
+
+    /// <summary>Runs a read-side call on a shard's owner, following the shard once if it moved.</summary>
+    private async Task<T> WithOwnerAsync<T>(StreamRoute route, ShardRoute shard, Func<IShardStore, ShardRef, CancellationToken, Task<T>> action, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await action(stores.ForNode(shard.NodeId), route.RefOf(shard), ct);
+            }
+            catch (ShardNotOwnedException) when (attempt < MaxRouteAttempts)
+            {
+                var fresh = await routes.RefreshAsync(route);
+                var moved = fresh?.Shard(shard.Index);
+                if (fresh is null || moved is null)
+                    throw ShardMissing(route.Name, shard.Index);
+                (route, shard) = (fresh, moved);
+            }
+            catch (ShardNotFoundException)
+            {
+                throw ShardMissing(route.Name, shard.Index);
+            }
+        }
+    }
+
+    private KinesisException ShardMissing(string stream, int index) =>
+        KinesisException.ResourceNotFound($"Shard {ShardIds.Format(index)} in stream {stream} under account {Account} does not exist");
+
+    // ---------------------------------------------------------------- GetRecords
+
+    private async Task GetRecordsAsync(ApiCall call)
+    {
+        string? iterator = null, arn = null;
+        long? limit = null;
+        {
+            var r = call.Reader();
+            r.ReadRequestStart();
+            while (r.TryReadPropertyName(out var member))
+            {
+                if (member.SequenceEqual("ShardIterator"u8))
+                    iterator = r.ReadString();
+                else if (member.SequenceEqual("Limit"u8))
+                    limit = r.ReadInteger();
+                else if (member.SequenceEqual("StreamARN"u8))
+                    arn = r.ReadString();
+                else
+                    r.Skip();
+            }
+            r.ReadRequestEnd();
+        }
+        var v = new Violations();
+        v.NotNull("shardIterator", iterator);
+        v.Length("shardIterator", iterator, 1, 512);
+        v.Range("limit", limit, 1, MaxReadRecords);
+        v.StreamArn(arn);
+        v.ThrowIfAny();
+
+        var position = iterators.Decode(iterator);
+        var route = await routes.FindAsync(position.StreamId);
+        if (route is null || !RouteCache.IsWritable(route.Status) || route.Shard(position.ShardIndex) is not { } shard)
+            throw KinesisException.ResourceNotFound(
+                $"Shard {ShardIds.Format(position.ShardIndex)} in stream {route?.Name ?? "(deleted)"} under account {Account} does not exist");
+        if (arn is not null && Arns.TryParseStream(arn, out var arnName) && arnName != route.Name)
+            throw KinesisException.InvalidArgument($"The shard iterator does not belong to stream {arn}.");
+
+        var request = new ReadRequest(position.NextOrdinal, (int)(limit ?? MaxReadRecords), MaxReadBytes);
+        var result = await WithOwnerAsync(route, shard, (s, r, c) => s.ReadAsync(r, request, c), call.Aborted);
+
+        var estimate = 128;
+        foreach (var record in result.Records)
+            estimate += record.Data.Length * 4 / 3 + record.PartitionKey.Length + 112;
+        using var w = call.Writer(Math.Min(estimate, 16 * 1024 * 1024));
+        w.StartObject();
+        w.StartArray("Records");
+        foreach (var record in result.Records)
+        {
+            w.StartObject();
+            w.String("SequenceNumber", new SequenceNumber(shard.Index, record.Ordinal).ToString());
+            w.Timestamp("ApproximateArrivalTimestamp", record.ArrivalUnixMs);
+            w.Blob("Data", record.Data.Span);
+            w.String("PartitionKey", record.PartitionKey);
+            w.EndObject();
+        }
+        w.EndArray();
+        if (!result.EndOfShard)
+            w.String("NextShardIterator", iterators.Encode(route.StreamId, shard.Index, result.NextOrdinal));
+        w.Number("MillisBehindLatest", result.MillisBehindLatest);
+        if (result.EndOfShard)
+        {
+            w.StartArray("ChildShards");
+            foreach (var child in route.ChildrenOf(shard.Index))
+            {
+                w.StartObject();
+                w.String("ShardId", ShardIds.Format(child.Index));
+                w.StartArray("ParentShards");
+                if (child.ParentIndex is { } p)
+                    w.StringValue(ShardIds.Format(p));
+                if (child.AdjacentParentIndex is { } a)
+                    w.StringValue(ShardIds.Format(a));
+                w.EndArray();
+                w.StartObject("HashKeyRange");
+                w.String("StartingHashKey", HashKeys.Format(child.Range.Start));
+                w.String("EndingHashKey", HashKeys.Format(child.Range.End));
+                w.EndObject();
+                w.EndObject();
+            }
+            w.EndArray();
+        }
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+}

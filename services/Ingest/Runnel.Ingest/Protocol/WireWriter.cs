@@ -1,0 +1,208 @@
+using System.Buffers;
+using System.Formats.Cbor;
+using System.Text.Json;
+
+namespace Runnel.Ingest.Protocol;
+
+/// <summary>A growable buffer rented from the shared pool; return it with <see cref="Dispose"/>.</summary>
+internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWriter<byte>, IDisposable
+{
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    private int _written;
+
+    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
+
+    public int WrittenCount => _written;
+
+    public void Advance(int count) => _written += count;
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsMemory(_written);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(sizeHint);
+        return _buffer.AsSpan(_written);
+    }
+
+    private void Ensure(int sizeHint)
+    {
+        var needed = _written + Math.Max(sizeHint, 1);
+        if (needed <= _buffer.Length)
+            return;
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
+        _buffer.AsSpan(0, _written).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = bigger;
+    }
+
+    public void Dispose()
+    {
+        var buffer = Interlocked.Exchange(ref _buffer, []);
+        if (buffer.Length > 0)
+            ArrayPool<byte>.Shared.Return(buffer);
+    }
+}
+
+/// <summary>
+/// Writes one response in the request's wire format. JSON: timestamps are epoch seconds with a
+/// fraction and blobs base64. CBOR: maps and arrays of indefinite length (the AWS SDKs accept both),
+/// blobs as byte strings, timestamps as tag 1 over epoch milliseconds, which is what the AWS SDKs'
+/// CBOR protocol reads and writes.
+/// </summary>
+internal sealed class WireWriter : IDisposable
+{
+    private readonly Utf8JsonWriter? _json;
+    private readonly CborWriter? _cbor;
+    private readonly PooledBufferWriter _output;
+
+    public WireWriter(WireFormat format, int initialCapacity = 1024)
+    {
+        _output = new PooledBufferWriter(initialCapacity);
+        if (format == WireFormat.Cbor)
+            _cbor = new CborWriter(CborConformanceMode.Lax, convertIndefiniteLengthEncodings: false, allowMultipleRootLevelValues: false, initialCapacity: initialCapacity);
+        else
+            _json = new Utf8JsonWriter(_output, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
+
+    public void StartObject()
+    {
+        if (_cbor is not null)
+            _cbor.WriteStartMap(null);
+        else
+            _json!.WriteStartObject();
+    }
+
+    public void StartObject(string name)
+    {
+        Name(name);
+        StartObject();
+    }
+
+    public void EndObject()
+    {
+        if (_cbor is not null)
+            _cbor.WriteEndMap();
+        else
+            _json!.WriteEndObject();
+    }
+
+    public void StartArray(string name)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteStartArray(null);
+        else
+            _json!.WriteStartArray();
+    }
+
+    public void EndArray()
+    {
+        if (_cbor is not null)
+            _cbor.WriteEndArray();
+        else
+            _json!.WriteEndArray();
+    }
+
+    private void Name(string name)
+    {
+        if (_cbor is not null)
+            _cbor.WriteTextString(name);
+        else
+            _json!.WritePropertyName(name);
+    }
+
+    /// <summary>Writes a member; a null value is omitted, as the service does.</summary>
+    public void String(string name, string? value)
+    {
+        if (value is null)
+            return;
+        Name(name);
+        StringValue(value);
+    }
+
+    public void StringValue(string value)
+    {
+        if (_cbor is not null)
+            _cbor.WriteTextString(value);
+        else
+            _json!.WriteStringValue(value);
+    }
+
+    public void Null(string name)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteNull();
+        else
+            _json!.WriteNullValue();
+    }
+
+    public void Number(string name, long value)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteInt64(value);
+        else
+            _json!.WriteNumberValue(value);
+    }
+
+    public void Boolean(string name, bool value)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteBoolean(value);
+        else
+            _json!.WriteBooleanValue(value);
+    }
+
+    public void Timestamp(string name, long unixMs)
+    {
+        Name(name);
+        if (_cbor is not null)
+        {
+            _cbor.WriteTag(CborTag.UnixTimeSeconds);
+            _cbor.WriteInt64(unixMs);
+        }
+        else
+        {
+            _json!.WriteNumberValue(unixMs / 1000m);
+        }
+    }
+
+    public void Timestamp(string name, DateTimeOffset value) => Timestamp(name, value.ToUnixTimeMilliseconds());
+
+    public void Blob(string name, ReadOnlySpan<byte> value)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteByteString(value);
+        else
+            _json!.WriteBase64StringValue(value);
+    }
+
+    /// <summary>Finishes the document and returns its bytes (valid until this writer is disposed).</summary>
+    public ReadOnlyMemory<byte> Complete()
+    {
+        if (_cbor is not null)
+        {
+            var span = _output.GetSpan(_cbor.BytesWritten);
+            var written = _cbor.Encode(span);
+            _output.Advance(written);
+        }
+        else
+        {
+            _json!.Flush();
+        }
+        return _output.WrittenMemory;
+    }
+
+    public void Dispose()
+    {
+        _json?.Dispose();
+        _output.Dispose();
+    }
+}

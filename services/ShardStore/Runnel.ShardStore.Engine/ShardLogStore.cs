@@ -1,0 +1,324 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Runnel.Core.Storage;
+using Runnel.ShardStore.Engine.Checkpoints;
+
+namespace Runnel.ShardStore.Engine;
+
+/// <summary>
+/// Durable per-shard logs on the local file system: the in-process <see cref="IShardStore"/> of a ShardStore node.
+/// Shards load lazily (recovery runs on first use), all writes go through one group-commit writer, reads run
+/// concurrently on the callers' threads. Epochs are fenced locally: the highest epoch a shard was opened or written
+/// with is persisted, and a lower one is refused. Whether that epoch is the placement's current one is the node's
+/// concern (a fencing decorator), not the engine's.
+/// </summary>
+public sealed class ShardLogStore : IShardStore, IAsyncDisposable
+{
+    /// <summary>Largest record data the engine accepts (the highest limit a stream can be configured with).</summary>
+    public const int MaxRecordDataBytes = 10 * 1024 * 1024;
+
+    private readonly ShardLogStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<ShardRef, ShardLog> _shards = new();
+    private readonly Lock _loadLock = new();
+    private readonly LogWriter _writer;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _background;
+    private int _disposed;
+
+    public ShardLogStore(ShardLogStoreOptions options, ILogger<ShardLogStore>? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.DataDirectory);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SegmentSizeBytes, 4096);
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        Directory.CreateDirectory(options.DataDirectory);
+        _writer = new LogWriter(options, _logger, log => _shards.TryRemove(new KeyValuePair<ShardRef, ShardLog>(log.Shard, log)));
+        _background = Task.Run(() => RunBackgroundAsync(_stopping.Token));
+    }
+
+    public ShardLogStoreOptions Options => _options;
+
+    /// <summary>Non-null once a write failed; the store then refuses writes until it is reopened.</summary>
+    public Exception? Fault => _writer.Fault;
+
+    public Task OpenShardAsync(ShardRef shard, long epoch, ShardSettings settings, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        var retentionMs = (long)settings.Retention.TotalMilliseconds;
+        ShardLog? log;
+        lock (_loadLock)
+        {
+            log = GetLoaded(shard);
+            if (log is null)
+            {
+                var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+                log = ShardLog.Create(shard, ShardLog.DirectoryFor(_options.DataDirectory, shard), _options, new ShardMetadata(epoch, null, retentionMs, now));
+                _shards[shard] = log;
+                return Task.CompletedTask;
+            }
+        }
+        log.UpdateMetadata(m =>
+        {
+            if (epoch < m.Epoch)
+                throw Stale(shard, m.Epoch, epoch);
+            return m with { Epoch = epoch, RetentionMs = retentionMs };
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task<AppendResult> AppendAsync(ShardRef shard, long epoch, IReadOnlyList<AppendRecord> records, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count == 0)
+            throw new ArgumentException("An append needs at least one record.", nameof(records));
+        foreach (var record in records)
+        {
+            if (record.PartitionKey is null || Encoding.UTF8.GetByteCount(record.PartitionKey) > ushort.MaxValue)
+                throw new ArgumentException("A partition key must be present and at most 65,535 UTF-8 bytes.", nameof(records));
+            if (record.Data.Length > MaxRecordDataBytes)
+                throw new ArgumentException($"A record holds at most {MaxRecordDataBytes} bytes of data.", nameof(records));
+        }
+        var log = GetRequired(shard);
+        var metadata = log.Metadata;
+        if (epoch < metadata.Epoch)
+            throw Stale(shard, metadata.Epoch, epoch);
+        if (epoch > metadata.Epoch)
+        {
+            // A higher epoch is a newer owner's claim: record it durably before the first write made under it.
+            log.UpdateMetadata(m => epoch > m.Epoch ? m with { Epoch = epoch } : m);
+        }
+        return _writer.AppendAsync(log, epoch, records, cancellationToken);
+    }
+
+    public Task<ReadResult> ReadAsync(ShardRef shard, ReadRequest request, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        var log = GetRequired(shard);
+        return Task.FromResult(log.Read(request, _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds()));
+    }
+
+    public Task<ShardState> GetStateAsync(ShardRef shard, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return Task.FromResult(GetRequired(shard).GetState());
+    }
+
+    public Task<ulong> FindOrdinalAsync(ShardRef shard, long timestampUnixMs, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        return Task.FromResult(GetRequired(shard).FindOrdinal(timestampUnixMs));
+    }
+
+    public async Task<ShardState> SealShardAsync(ShardRef shard, long epoch, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var log = GetRequired(shard);
+        if (log.Metadata.SealedAtOrdinal.HasValue)
+        {
+            if (epoch < log.Metadata.Epoch)
+                throw Stale(shard, log.Metadata.Epoch, epoch);
+            return log.GetState();
+        }
+        return (ShardState)(await _writer.ControlAsync(LogWriter.ControlKind.Seal, log, epoch, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    public Task UpdateSettingsAsync(ShardRef shard, ShardSettings settings, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var retentionMs = (long)settings.Retention.TotalMilliseconds;
+        GetRequired(shard).UpdateMetadata(m => m with { RetentionMs = retentionMs });
+        return Task.CompletedTask;
+    }
+
+    public async Task DeleteShardAsync(ShardRef shard, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ShardLog? log;
+        lock (_loadLock)
+            log = GetLoaded(shard);
+        if (log is null)
+            return;
+        try
+        {
+            await _writer.ControlAsync(LogWriter.ControlKind.Delete, log, 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ShardNotFoundException)
+        {
+            // Deleted concurrently: the outcome is the same.
+        }
+    }
+
+    /// <summary>The shard's flushed checkpoint: every record below its NextOrdinal is on disk. Null if the shard does not exist.</summary>
+    public CheckpointValue? GetCheckpoint(ShardRef shard)
+    {
+        lock (_loadLock)
+            return GetLoaded(shard)?.Checkpoint.Read();
+    }
+
+    /// <summary>Shards present in the data directory.</summary>
+    public IReadOnlyList<ShardRef> ListShards()
+    {
+        var result = new List<ShardRef>();
+        if (!Directory.Exists(_options.DataDirectory))
+            return result;
+        foreach (var streamDir in Directory.EnumerateDirectories(_options.DataDirectory))
+        {
+            if (!long.TryParse(Path.GetFileName(streamDir), NumberStyles.None, CultureInfo.InvariantCulture, out var streamId))
+                continue;
+            foreach (var shardDir in Directory.EnumerateDirectories(streamDir))
+            {
+                if (int.TryParse(Path.GetFileName(shardDir), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+                    && File.Exists(Path.Combine(shardDir, LogFormat.MetadataFileName)))
+                    result.Add(new ShardRef(streamId, index));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Deletes every whole segment whose newest record is older than its shard's retention, which moves the trim
+    /// ordinal forward. A tail segment that has expired is first closed, so an idle shard's old data goes too.
+    /// </summary>
+    public async Task RunRetentionAsync(CancellationToken cancellationToken)
+    {
+        var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var shard in ListShards())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ShardLog? log;
+            try
+            {
+                log = GetRequired(shard);
+            }
+            catch (Exception e) when (e is ShardNotFoundException or IOException)
+            {
+                _logger.LogWarning(e, "Retention skipped shard {Shard}", shard);
+                continue;
+            }
+            var retentionMs = log.Metadata.RetentionMs;
+            if (retentionMs <= 0)
+                continue;
+            var cutoff = now - retentionMs;
+            var tail = log.Tail.Commit;
+            if (!tail.IsEmpty(log.Tail.BaseOrdinal) && tail.LastArrivalUnixMs < cutoff)
+            {
+                try
+                {
+                    await _writer.ControlAsync(LogWriter.ControlKind.Roll, log, 0, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ShardNotFoundException)
+                {
+                    continue;
+                }
+            }
+            var removed = log.DetachExpired(cutoff);
+            foreach (var segment in removed)
+            {
+                File.Delete(segment.FilePath);
+                File.Delete(segment.IndexFilePath);
+                segment.Release();
+            }
+            if (removed.Count > 0)
+            {
+                DurableFiles.FsyncDirectory(log.Directory);
+                _logger.LogInformation("Retention removed {Count} segments of shard {Shard}; trim ordinal is now {Trim}", removed.Count, shard, log.TrimOrdinal);
+            }
+        }
+    }
+
+    private ShardLog? GetLoaded(ShardRef shard)
+    {
+        if (_shards.TryGetValue(shard, out var log))
+            return log;
+        log = ShardLog.Load(shard, ShardLog.DirectoryFor(_options.DataDirectory, shard), _options, _logger);
+        if (log is not null)
+            _shards[shard] = log;
+        return log;
+    }
+
+    private ShardLog GetRequired(ShardRef shard)
+    {
+        if (_shards.TryGetValue(shard, out var log))
+            return log;
+        lock (_loadLock)
+            return GetLoaded(shard) ?? throw new ShardNotFoundException(shard);
+    }
+
+    private static ShardNotOwnedException Stale(ShardRef shard, long current, long requested) =>
+        new(shard, $"Shard {shard} is owned at epoch {current}; epoch {requested} is stale.");
+
+    private async Task RunBackgroundAsync(CancellationToken cancellationToken)
+    {
+        var retentionEvery = _options.RetentionCheckInterval;
+        var flushEvery = _options.CommitPolicy == CommitPolicy.Relaxed ? _options.RelaxedFlushInterval : Timeout.InfiniteTimeSpan;
+        if (retentionEvery <= TimeSpan.Zero && flushEvery == Timeout.InfiniteTimeSpan)
+            return;
+        var time = _options.TimeProvider;
+        var nextRetention = retentionEvery > TimeSpan.Zero ? time.GetUtcNow() + retentionEvery : DateTimeOffset.MaxValue;
+        var nextFlush = flushEvery > TimeSpan.Zero ? time.GetUtcNow() + flushEvery : DateTimeOffset.MaxValue;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var wake = nextRetention < nextFlush ? nextRetention : nextFlush;
+            var delay = wake - time.GetUtcNow();
+            try
+            {
+                if (delay > TimeSpan.Zero)
+                    await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+                var now = time.GetUtcNow();
+                if (now >= nextFlush)
+                {
+                    nextFlush = now + flushEvery;
+                    await _writer.ControlAsync(LogWriter.ControlKind.Flush, null, 0, cancellationToken).ConfigureAwait(false);
+                }
+                if (now >= nextRetention)
+                {
+                    nextRetention = now + retentionEvery;
+                    await RunRetentionAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "Shard store background pass failed");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _background.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await _writer.DisposeAsync().ConfigureAwait(false);
+        foreach (var log in _shards.Values)
+        {
+            try
+            {
+                log.Checkpoint.FsyncFile();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+            }
+            log.ReleaseAll();
+        }
+        _shards.Clear();
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,56 @@
+namespace Runnel.ShardStore.Engine;
+
+/// <summary>When an append is acknowledged relative to the disk.</summary>
+public enum CommitPolicy
+{
+    /// <summary>
+    /// The append completes only after its bytes were fsynced. Survives power loss and kernel crashes;
+    /// costs one fsync per group commit (about 1-3 ms on SSDs), which concurrent appends share.
+    /// </summary>
+    Durable,
+
+    /// <summary>
+    /// The append completes once its bytes are written to the OS (page cache); dirty files are fsynced every
+    /// <see cref="ShardLogStoreOptions.RelaxedFlushInterval"/>. Survives a process crash (kill -9), but a power
+    /// loss or kernel crash can lose up to one interval of acknowledged records. Higher throughput and lower latency.
+    /// </summary>
+    Relaxed,
+}
+
+/// <summary>Settings of a <see cref="ShardLogStore"/>. Immutable; change with <c>with</c>.</summary>
+public sealed record ShardLogStoreOptions
+{
+    /// <summary>Root folder; each shard lives in <c>&lt;DataDirectory&gt;/&lt;streamId&gt;/&lt;shardIndex&gt;/</c>.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>A segment rolls over once the next frame would exceed this size (a single larger record still fits in a fresh segment).</summary>
+    public long SegmentSizeBytes { get; init; } = 64L * 1024 * 1024;
+
+    public CommitPolicy CommitPolicy { get; init; } = CommitPolicy.Durable;
+
+    /// <summary>
+    /// Upper bound on how long the writer keeps writing queued appends before it fsyncs. While more appends are
+    /// queued it writes them too, so one fsync covers all of them; it never delays an fsync when the queue is empty.
+    /// </summary>
+    public TimeSpan MaxCommitDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Upper bound on the bytes written between two fsyncs of one group commit (bounds ack latency under load).</summary>
+    public int MaxCommitBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Fsync interval under <see cref="CommitPolicy.Relaxed"/>.</summary>
+    public TimeSpan RelaxedFlushInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Distance between sparse index entries. A read seeks to the closest entry at or below its ordinal and scans at
+    /// most this many bytes; 64 KiB keeps a 64 MiB segment's index at 1,024 entries (24 KiB of memory).
+    /// </summary>
+    public int IndexIntervalBytes { get; init; } = 64 * 1024;
+
+    /// <summary>How often the background pass deletes expired segments. Zero or negative disables the background pass.</summary>
+    public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Appends queued beyond this many wait (back-pressure) instead of growing memory without bound.</summary>
+    public int MaxQueuedAppends { get; init; } = 4096;
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

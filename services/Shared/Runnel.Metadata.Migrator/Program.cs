@@ -1,0 +1,3 @@
+using Runnel.Metadata.Migrator;
+
+return await MigratorCommand.RunAsync(args);

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Time.Testing;
+using Runnel.Core.Storage;
+using Runnel.Core.Streams;
+using Runnel.ShardStore.Registration;
+using Runnel.Standalone;
+using Runnel.TestKit;
+
+namespace Runnel.Ingest.Tests;
+
+/// <summary>
+/// Standalone on a real Kestrel socket (free port, temporary data folder, SQLite metadata, the real log
+/// engine). Iterators are signed against <see cref="Clock"/>, so a test can age them. The shard store
+/// locator is wrapped to record settings updates sent to the owners.
+/// </summary>
+public sealed class StandaloneFixture : IAsyncLifetime
+{
+    private readonly TempDirectory _data = new("runnel-ingest");
+    private WebApplication? _app;
+
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    public byte[] SigningKey { get; } = RandomNumberGenerator.GetBytes(32);
+    public RecordingLocator Locator { get; private set; } = null!;
+    public Uri BaseAddress { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+    public IServiceProvider Services => _app!.Services;
+
+    public async ValueTask InitializeAsync()
+    {
+        _app = StandaloneHost.Build(
+        [
+            "--urls=http://127.0.0.1:0",
+            $"--Runnel:DataDirectory={_data.Path}",
+            $"--Runnel:IteratorSigningKey={Convert.ToBase64String(SigningKey)}",
+            "--Logging:LogLevel:Default=Warning",
+        ], builder =>
+        {
+            builder.Services.AddSingleton(new ShardIteratorCodec(SigningKey, Clock));
+            var inner = builder.Services.Last(d => d.ServiceType == typeof(IShardStoreLocator));
+            builder.Services.Replace(ServiceDescriptor.Singleton<IShardStoreLocator>(sp =>
+                new RecordingLocator((IShardStoreLocator)(inner.ImplementationInstance
+                    ?? inner.ImplementationFactory?.Invoke(sp)
+                    ?? ActivatorUtilities.CreateInstance(sp, inner.ImplementationType!)))));
+        });
+        await StandaloneHost.PrepareAsync(_app);
+        await _app.StartAsync();
+        Locator = (RecordingLocator)_app.Services.GetRequiredService<IShardStoreLocator>();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        BaseAddress = new Uri(address);
+        Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        // The node registers itself once the server listens; streams need a live node.
+        var registration = _app.Services.GetRequiredService<NodeRegistrationService>();
+        await Wait.UntilAsync(() => registration.IsRegistered, TimeSpan.FromSeconds(30), "the shard store node to register");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        _data.Dispose();
+    }
+
+    public static string NewStreamName(string prefix = "s") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(40, prefix.Length + 33)];
+
+    /// <summary>Calls one Kinesis operation with a JSON body and returns status, parsed body and headers.</summary>
+    public async Task<KinesisAnswer> CallAsync(string operation, string json, Version? version = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/")
+        {
+            Content = new StringContent(json, Encoding.UTF8),
+            Version = version ?? HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-amz-json-1.1");
+        request.Headers.Add("X-Amz-Target", "Kinesis_20131202." + operation);
+        using var response = await Http.SendAsync(request, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        var body = text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
+        response.Headers.TryGetValues("x-amzn-ErrorType", out var types);
+        return new KinesisAnswer((int)response.StatusCode, body, types?.FirstOrDefault(), response.Version,
+            response.Content.Headers.ContentType?.MediaType);
+    }
+
+    public Task<KinesisAnswer> CallAsync(string operation, object request, Version? version = null) =>
+        CallAsync(operation, JsonSerializer.Serialize(request), version);
+
+    /// <summary>Calls an operation that must succeed.</summary>
+    public async Task<JsonElement> OkAsync(string operation, object request)
+    {
+        var answer = await CallAsync(operation, request);
+        Assert.True(answer.Status == 200, $"{operation} answered {answer.Status}: {answer.Body}");
+        return answer.Body;
+    }
+
+    public async Task CreateStreamAsync(string name, int shards = 1) =>
+        await OkAsync("CreateStream", new { StreamName = name, ShardCount = shards });
+
+    public async Task<string> IteratorAsync(string stream, string shardId, string type = "TRIM_HORIZON", string? sequence = null, double? timestamp = null)
+    {
+        var request = new Dictionary<string, object> { ["StreamName"] = stream, ["ShardId"] = shardId, ["ShardIteratorType"] = type };
+        if (sequence is not null)
+            request["StartingSequenceNumber"] = sequence;
+        if (timestamp is not null)
+            request["Timestamp"] = timestamp;
+        return (await OkAsync("GetShardIterator", request)).GetProperty("ShardIterator").GetString()!;
+    }
+
+    public async Task<List<(string Seq, string Key, byte[] Data)>> ReadAllAsync(string stream, string shardId)
+    {
+        var iterator = await IteratorAsync(stream, shardId);
+        var body = await OkAsync("GetRecords", new { ShardIterator = iterator });
+        return [.. body.GetProperty("Records").EnumerateArray().Select(r => (
+            r.GetProperty("SequenceNumber").GetString()!, r.GetProperty("PartitionKey").GetString()!,
+            Convert.FromBase64String(r.GetProperty("Data").GetString()!)))];
+    }
+}
+
+public sealed record KinesisAnswer(int Status, JsonElement Body, string? ErrorTypeHeader, Version Version, string? ContentType)
+{
+    public string? Type => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("__type", out var t) ? t.GetString() : null;
+    public string? Message => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("message", out var m) ? m.GetString() : null;
+}
+
+/// <summary>Passes every call through and records the retention each shard owner was told.</summary>
+public sealed class RecordingLocator(IShardStoreLocator inner) : IShardStoreLocator
+{
+    public System.Collections.Concurrent.ConcurrentDictionary<ShardRef, ShardSettings> Settings { get; } = new();
+
+    public IShardStore ForNode(string nodeId) => new Recording(inner.ForNode(nodeId), this);
+
+    private sealed class Recording(IShardStore store, RecordingLocator owner) : IShardStore
+    {
+        public Task OpenShardAsync(ShardRef shard, long epoch, ShardSettings settings, CancellationToken ct)
+        {
+            owner.Settings[shard] = settings;
+            return store.OpenShardAsync(shard, epoch, settings, ct);
+        }
+
+        public Task UpdateSettingsAsync(ShardRef shard, ShardSettings settings, CancellationToken ct)
+        {
+            owner.Settings[shard] = settings;
+            return store.UpdateSettingsAsync(shard, settings, ct);
+        }
+
+        public Task<AppendResult> AppendAsync(ShardRef shard, long epoch, IReadOnlyList<AppendRecord> records, CancellationToken ct) => store.AppendAsync(shard, epoch, records, ct);
+        public Task<ReadResult> ReadAsync(ShardRef shard, ReadRequest request, CancellationToken ct) => store.ReadAsync(shard, request, ct);
+        public Task<ShardState> GetStateAsync(ShardRef shard, CancellationToken ct) => store.GetStateAsync(shard, ct);
+        public Task<ulong> FindOrdinalAsync(ShardRef shard, long timestampUnixMs, CancellationToken ct) => store.FindOrdinalAsync(shard, timestampUnixMs, ct);
+        public Task<ShardState> SealShardAsync(ShardRef shard, long epoch, CancellationToken ct) => store.SealShardAsync(shard, epoch, ct);
+        public Task DeleteShardAsync(ShardRef shard, CancellationToken ct) => store.DeleteShardAsync(shard, ct);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class StandaloneCollection : ICollectionFixture<StandaloneFixture>
+{
+    public const string Name = "standalone";
+}
