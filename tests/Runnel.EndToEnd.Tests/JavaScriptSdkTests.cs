@@ -14,21 +14,21 @@ public sealed class JavaScriptSdkTests(ClusterFixture fixture)
     public Task Sdk_v3_creates_puts_iterates_reads_lists_tags_and_deletes() =>
         RunAsync(fixture.Cluster.Endpoint, fixture.Cluster.Describe);
 
-    /// <summary>Runs tests/js/kinesis.test.mjs against <paramref name="endpoint"/>; a failure carries the script's output.</summary>
-    internal static async Task RunAsync(Uri endpoint, Func<string> diagnostics)
+    /// <summary>Runs a tests/js script (kinesis.test.mjs by default) against <paramref name="endpoint"/>; a failure carries the script's output.</summary>
+    internal static async Task RunAsync(Uri endpoint, Func<string> diagnostics, string script = "kinesis.test.mjs")
     {
         var directory = Path.Combine(RepositoryPaths.Root, "tests", "js");
         Assert.True(Directory.Exists(Path.Combine(directory, "node_modules", "@aws-sdk", "client-kinesis")),
             $"The JavaScript SDK is not installed: run `npm ci` in {directory} (.ci/run does).");
 
         var result = await ExternalCommand.RunAsync(
-            "node", ["--test", "--test-reporter=spec", "kinesis.test.mjs"],
+            "node", ["--test", "--test-reporter=spec", script],
             TimeSpan.FromMinutes(3),
             new Dictionary<string, string?> { ["RUNNEL_ENDPOINT"] = endpoint.ToString().TrimEnd('/'), ["NO_COLOR"] = "1" },
             directory,
             cancellationToken: TestContext.Current.CancellationToken);
 
-        Assert.True(result.Succeeded, result.Describe("node --test kinesis.test.mjs") + "\n" + diagnostics());
+        Assert.True(result.Succeeded, result.Describe($"node --test {script}") + "\n" + diagnostics());
         Assert.Contains("fail 0", result.StandardOutput, StringComparison.Ordinal);
     }
 }

@@ -52,4 +52,9 @@ public sealed class StandaloneTests(StandaloneFixture fixture) : IClassFixture<S
 
     [Fact]
     public Task Aws_sdk_for_javascript_v3() => JavaScriptSdkTests.RunAsync(fixture.Endpoint, () => fixture.Host.Output);
+
+    /// <summary>tests/js/fanout.test.mjs: consumers, SubscribeToShard from every starting position, two consumers, ResourceInUse.</summary>
+    [Fact]
+    public Task Aws_sdk_for_javascript_v3_enhanced_fan_out() =>
+        JavaScriptSdkTests.RunAsync(fixture.Endpoint, () => fixture.Host.Output, "fanout.test.mjs");
 }

@@ -42,6 +42,14 @@ public sealed class StandaloneFixture : IAsyncLifetime
             $"--Runnel:DataDirectory={_data.Path}",
             $"--Runnel:IteratorSigningKey={Convert.ToBase64String(SigningKey)}",
             "--Logging:LogLevel:Default=Warning",
+            // The test classes run in parallel and each creates and describes its own streams, far
+            // above the account-wide control-plane rates; per-shard limits stay at their defaults.
+            "--Throttling:ControlPlane:CreateStream:PerSecond=0",
+            "--Throttling:ControlPlane:DeleteStream:PerSecond=0",
+            "--Throttling:ControlPlane:DescribeStream:PerSecond=0",
+            "--Throttling:ControlPlane:DescribeStreamSummary:PerSecond=0",
+            // Iterator tests open many iterators on one shard within a second.
+            "--Throttling:Shard:GetShardIteratorPerSecond=1000",
         ], builder =>
         {
             builder.Services.AddSingleton(new ShardIteratorCodec(SigningKey, Clock));

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
 using Runnel.Core.Storage;
 using Runnel.ShardStore.Client.Wire;
 
@@ -12,7 +13,7 @@ namespace Runnel.ShardStore.Client;
 /// <see cref="ShardStoreUnavailableException"/>. Nothing is retried here: an append's outcome after a lost response
 /// is unknown, and only the caller can decide what to do about it.
 /// </summary>
-public sealed class HttpShardStoreClient(HttpClient http, string nodeId, NodeAddressBook addresses) : IShardStore
+public sealed class HttpShardStoreClient(HttpClient http, string nodeId, NodeAddressBook addresses) : IShardStore, IShardTail
 {
     private static readonly MediaTypeHeaderValue OctetStream = new(ShardStoreWire.ContentType);
 
@@ -81,6 +82,49 @@ public sealed class HttpShardStoreClient(HttpClient http, string nodeId, NodeAdd
     public async Task DeleteShardAsync(ShardRef shard, CancellationToken cancellationToken)
     {
         using var response = await SendAsync(HttpMethod.Delete, shard, "", null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the node's streamed tail frames. Three missed heartbeats count as a dead connection and end the sequence
+    /// with <see cref="ShardStoreUnavailableException"/>, like any transport failure.
+    /// </summary>
+    public async IAsyncEnumerable<TailPosition> WatchAsync(ShardRef shard, ulong fromOrdinal, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(HttpMethod.Get, shard, $"tail?from={fromOrdinal}", null, cancellationToken).ConfigureAwait(false);
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var frame = new byte[ShardStoreWire.TailFrameSize];
+            var silence = ShardStoreWire.TailHeartbeatInterval * 3;
+            while (true)
+            {
+                using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    deadline.CancelAfter(silence);
+                    int read;
+                    try
+                    {
+                        read = await stream.ReadAtLeastAsync(frame, frame.Length, throwOnEndOfStream: false, deadline.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is OperationCanceledException or IOException or HttpRequestException)
+                    {
+                        throw new ShardStoreUnavailableException(NodeId, $"The tail stream of shard {shard} from node '{NodeId}' broke: {e.Message}", e);
+                    }
+                    if (read < frame.Length)
+                    {
+                        if (read == 0)
+                            yield break;
+                        throw new ShardStoreUnavailableException(NodeId, $"The tail stream of shard {shard} from node '{NodeId}' ended inside a frame.");
+                    }
+                }
+                var (position, heartbeat) = ShardStoreWire.ReadTailFrame(frame);
+                if (heartbeat)
+                    continue;
+                yield return position;
+                if (position.Sealed)
+                    yield break;
+            }
+        }
     }
 
     private static ByteArrayContent Bytes(byte[] bytes)

@@ -209,6 +209,9 @@ internal sealed class LogWriter : IAsyncDisposable
             }
             foreach (var op in _staged)
                 op.Completion.TrySetResult(op.Result);
+            // Tailing readers wake only after the commit is visible to reads (and, when durable, on disk).
+            foreach (var log in _group)
+                log.Changed.Pulse();
         }
         catch (Exception e)
         {
@@ -283,6 +286,7 @@ internal sealed class LogWriter : IAsyncDisposable
                     var sealedAt = log.Tail.WrittenNextOrdinal;
                     log.UpdateMetadata(m => m.SealedAtOrdinal.HasValue ? m : m with { SealedAtOrdinal = sealedAt, Epoch = Math.Max(m.Epoch, op.Epoch) });
                     op.Completion.TrySetResult(log.GetState());
+                    log.Changed.Pulse();
                     return;
                 }
                 case ControlKind.Roll:
@@ -307,6 +311,7 @@ internal sealed class LogWriter : IAsyncDisposable
                     if (Directory.Exists(log.Directory))
                         Directory.Delete(log.Directory, recursive: true);
                     op.Completion.TrySetResult(null);
+                    log.Changed.Pulse();
                     return;
                 }
                 default:

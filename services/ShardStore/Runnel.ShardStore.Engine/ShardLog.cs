@@ -48,6 +48,9 @@ internal sealed class ShardLog
     public Segment Tail => Segments[^1];
     public volatile bool Deleted;
 
+    /// <summary>Completed (and replaced) whenever committed records become visible, the shard is sealed or deleted.</summary>
+    public ChangeSignal Changed { get; } = new();
+
     // Writer-thread state.
     public long WriterLastArrivalUnixMs;
     public byte[] Pending = [];

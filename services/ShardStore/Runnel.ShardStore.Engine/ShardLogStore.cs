@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -15,7 +16,7 @@ namespace Runnel.ShardStore.Engine;
 /// with is persisted, and a lower one is refused. Whether that epoch is the placement's current one is the node's
 /// concern (a fencing decorator), not the engine's.
 /// </summary>
-public sealed class ShardLogStore : IShardStore, IAsyncDisposable
+public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
 {
     /// <summary>Largest record data the engine accepts (the highest limit a stream can be configured with).</summary>
     public const int MaxRecordDataBytes = 10 * 1024 * 1024;
@@ -152,6 +153,33 @@ public sealed class ShardLogStore : IShardStore, IAsyncDisposable
         catch (ShardNotFoundException)
         {
             // Deleted concurrently: the outcome is the same.
+        }
+    }
+
+    /// <summary>
+    /// Woken by the group-commit writer after each commit of the shard (and by seal and delete); between changes it
+    /// waits on a task, never on a timer.
+    /// </summary>
+    public async IAsyncEnumerable<TailPosition> WatchAsync(ShardRef shard, ulong fromOrdinal, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var log = GetRequired(shard);
+        var reported = fromOrdinal;
+        while (true)
+        {
+            var changed = log.Changed.Next;
+            if (log.Deleted || _disposed != 0)
+                throw new ShardNotFoundException(shard);
+            var next = log.CommittedNextOrdinal;
+            var isSealed = log.Metadata.SealedAtOrdinal.HasValue;
+            if (next > reported || isSealed)
+            {
+                reported = next;
+                yield return new TailPosition(next, isSealed);
+                if (isSealed)
+                    yield break;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -309,6 +337,7 @@ public sealed class ShardLogStore : IShardStore, IAsyncDisposable
         await _writer.DisposeAsync().ConfigureAwait(false);
         foreach (var log in _shards.Values)
         {
+            log.Changed.Pulse();
             try
             {
                 log.Checkpoint.FsyncFile();

@@ -23,6 +23,7 @@ public static class FanOutApi
     {
         var group = app.MapGroup(Prefix).WithTags("FanOut");
         group.MapGet("/status", GetStatus).WithName("GetFanOutStatus");
+        group.MapPost("/kinesis", FanOutKinesisApi.HandleRouteAsync).ExcludeFromDescription();
         return app;
     }
 

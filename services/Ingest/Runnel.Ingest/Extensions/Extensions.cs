@@ -10,6 +10,7 @@ using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Rest;
 using Runnel.Ingest.Streams;
+using Runnel.Ingest.Throttling;
 using Runnel.Metadata;
 using Runnel.ShardStore.Client;
 
@@ -33,11 +34,18 @@ public static class Extensions
         services.TryAddSingleton(sp => new ShardIteratorCodec(
             IteratorKey(sp.GetRequiredService<IOptions<RunnelOptions>>().Value), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IRequestAuthenticator, AllowAllAuthenticator>();
+        // Per-shard limits: on Redis when ConnectionStrings:Redis is set, in process otherwise.
+        services.AddRunnelThrottling(builder.Configuration);
         services.AddShardStoreClient(builder.Configuration);
         services.TryAddSingleton<IShardPlacer, PlannerShardPlacer>();
         services.TryAddSingleton<RouteCache>();
         services.TryAddSingleton<KinesisApi>();
         services.TryAddSingleton<KinesisEndpoint>();
+        services.TryAddSingleton<FanOutForwarder>();
+#pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.
+        // A subscription streams for up to 5 minutes and is not retried: no overall timeout, no resilience handlers.
+        services.AddHttpClient(FanOutForwarder.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
         services.Configure<KestrelServerOptions>(CleartextHttp2.Configure);
         services.AddHealthChecks().AddCheck<MetadataReadyCheck>("ingest-metadata", tags: ["ready"]);
         // Two Information lines per request from the hosting layer would cost more than a PutRecord itself;

@@ -167,6 +167,7 @@ internal sealed partial class KinesisApi
             foreach (var (key, value) in q.Tags)
                 stream.Tags.Add(new StreamTagEntity { Key = key, Value = value });
 
+        await placer.WaitForNodesAsync(db, ct);
         await using (var tx = await db.Database.BeginTransactionAsync(ct))
         {
             db.Streams.Add(stream);
@@ -588,6 +589,20 @@ internal sealed partial class KinesisApi
         w.Number("OpenShardCount", open);
         w.Number("OnDemandStreamCount", onDemand);
         w.Number("OnDemandStreamCountLimit", ingest.Value.OnDemandStreamLimit);
+        // Not in the managed service's answer (clients ignore unknown members): the per-shard limits
+        // in force for streams without an override; 0 means no limit.
+        var limits = limiter.LimitsFor(string.Empty);
+        w.StartObject("ShardThroughputLimits");
+        w.Boolean("Enabled", limits is not null);
+        if (limits is not null)
+        {
+            w.Number("WriteBytesPerSecond", limits.WriteBytesPerSecond);
+            w.Number("WriteRecordsPerSecond", limits.WriteRecordsPerSecond);
+            w.Number("ReadBytesPerSecond", limits.ReadBytesPerSecond);
+            w.Number("GetRecordsPerSecond", limits.GetRecordsPerSecond);
+            w.Number("GetShardIteratorPerSecond", limits.GetShardIteratorPerSecond);
+        }
+        w.EndObject();
         w.EndObject();
         await call.RespondAsync(w);
     }

@@ -5,6 +5,7 @@ using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Streams;
+using Runnel.Ingest.Throttling;
 
 namespace Runnel.Ingest.Operations;
 
@@ -80,14 +81,24 @@ internal sealed partial class KinesisApi
     {
         var (name, record) = ParsePutRecord(call);
         var route = await WritableRouteAsync(name);
-        var hashKey = HashKeyOf(record, route, "", out _);
+        var hashKey = HashKeyOf(record, route, "", out var size);
         var batch = new[] { new AppendRecord(record.PartitionKey!, record.Data!.Value) };
+        if (route.Route(hashKey) is { } target)
+        {
+            var granted = await limiter.AcquireWritesAsync(new StreamKey(route.StreamId, route.Name), [new ShardWriteDemand(target.Index, [size])], call.Aborted);
+            if (granted[0] == 0)
+            {
+                metrics.WriteThrottled(route.Name, target.Index, 1);
+                throw ShardRateExceeded(route.Name, target.Index);
+            }
+        }
         for (var attempt = 1; ; attempt++)
         {
             var shard = route.Route(hashKey) ?? throw new KinesisException(ErrorTypes.InternalFailure, "No open shard covers the hash key.", 500);
             try
             {
                 var result = await stores.ForNode(shard.NodeId).AppendAsync(route.RefOf(shard), shard.Epoch, batch, call.Aborted);
+                metrics.RecordsIn(route.Name, shard.Index, 1, size);
                 using var w = call.Writer(160);
                 w.StartObject();
                 w.String("ShardId", ShardIds.Format(shard.Index));
@@ -159,21 +170,68 @@ internal sealed partial class KinesisApi
     {
         var route = await WritableRouteAsync(name);
         var batch = new Batch(records.Count);
+        var sizes = new int[records.Count];
         long total = 0;
         for (var i = 0; i < records.Count; i++)
         {
             batch.Records[i] = records[i];
-            batch.HashKeys[i] = HashKeyOf(records[i], route, $"records.{i + 1}.member.", out var size);
-            total += size;
+            batch.HashKeys[i] = HashKeyOf(records[i], route, $"records.{i + 1}.member.", out sizes[i]);
+            total += sizes[i];
         }
         if (total > MaxBatchBytes)
             throw KinesisException.InvalidArgument($"Records size of {total} bytes exceeds the limit of {MaxBatchBytes} bytes for a PutRecords request.");
 
-        var all = new int[records.Count];
-        for (var i = 0; i < all.Length; i++)
-            all[i] = i;
-        await AppendRoutedAsync(route, batch, all, 1, ct);
+        var admitted = await AdmitAsync(route, batch, sizes, ct);
+        await AppendRoutedAsync(route, batch, admitted, 1, ct);
         return batch;
+    }
+
+    /// <summary>
+    /// Asks the limiter, in one call for the whole batch, how many records of each shard fit. Each
+    /// shard admits a prefix of its records in request order; the rest are marked throttled, so
+    /// the accepted records keep their order and none overtakes a refused one of its shard.
+    /// </summary>
+    private async Task<int[]> AdmitAsync(StreamRoute route, Batch batch, int[] sizes, CancellationToken ct)
+    {
+        var byShard = new Dictionary<int, List<int>>();
+        for (var i = 0; i < sizes.Length; i++)
+        {
+            // Unroutable records are failed by AppendRoutedAsync; they do not count against a shard.
+            if (route.Route(batch.HashKeys[i]) is not { } shard)
+                continue;
+            if (!byShard.TryGetValue(shard.Index, out var list))
+                byShard[shard.Index] = list = [];
+            list.Add(i);
+        }
+        var demands = new List<ShardWriteDemand>(byShard.Count);
+        var groups = new List<List<int>>(byShard.Count);
+        foreach (var (shardIndex, list) in byShard)
+        {
+            var groupSizes = new int[list.Count];
+            for (var j = 0; j < list.Count; j++)
+                groupSizes[j] = sizes[list[j]];
+            demands.Add(new ShardWriteDemand(shardIndex, groupSizes));
+            groups.Add(list);
+        }
+        var granted = await limiter.AcquireWritesAsync(new StreamKey(route.StreamId, route.Name), demands, ct);
+        var refused = new HashSet<int>();
+        for (var g = 0; g < groups.Count; g++)
+        {
+            var list = groups[g];
+            if (granted[g] >= list.Count)
+                continue;
+            var shardIndex = demands[g].ShardIndex;
+            metrics.WriteThrottled(route.Name, shardIndex, list.Count - granted[g]);
+            var message = $"Rate exceeded for shard {ShardIds.Format(shardIndex)} in stream {route.Name} under account {Account}.";
+            for (var j = granted[g]; j < list.Count; j++)
+            {
+                Fail(batch, list[j], ErrorTypes.ProvisionedThroughputExceeded, message);
+                refused.Add(list[j]);
+            }
+        }
+        if (refused.Count == 0)
+            return [.. Enumerable.Range(0, sizes.Length)];
+        return [.. Enumerable.Range(0, sizes.Length).Where(i => !refused.Contains(i))];
     }
 
     private async Task PutRecordsCoreAsync(ApiCall call, string name, List<RecordInput> records, Batch batch)
@@ -249,6 +307,10 @@ internal sealed partial class KinesisApi
         try
         {
             var result = await stores.ForNode(shard.NodeId).AppendAsync(route.RefOf(shard), shard.Epoch, records, ct);
+            long bytes = 0;
+            foreach (var record in records)
+                bytes += record.Data.Length + Encoding.UTF8.GetByteCount(record.PartitionKey);
+            metrics.RecordsIn(route.Name, shard.Index, records.Length, bytes);
             for (var j = 0; j < indexes.Count; j++)
             {
                 batch.ShardIndex[indexes[j]] = shard.Index;
@@ -351,6 +413,8 @@ internal sealed partial class KinesisApi
         var canonical = ShardIds.Format(index);
         var shard = route.Shard(index)
             ?? throw KinesisException.ResourceNotFound($"Shard {canonical} in stream {stream} under account {Account} does not exist");
+        if (!await limiter.TryAcquireShardIteratorAsync(new StreamKey(route.StreamId, route.Name), index, call.Aborted))
+            throw ShardRateExceeded(route.Name, index);
 
         ulong ordinal;
         switch (type)
@@ -479,8 +543,19 @@ internal sealed partial class KinesisApi
         if (arn is not null && Arns.TryParseStream(arn, out var arnName) && arnName != route.Name)
             throw KinesisException.InvalidArgument($"The shard iterator does not belong to stream {arn}.");
 
+        var streamKey = new StreamKey(route.StreamId, route.Name);
+        if (!await limiter.TryAcquireReadAsync(streamKey, shard.Index, call.Aborted))
+        {
+            metrics.ReadThrottled(route.Name, shard.Index);
+            throw ShardRateExceeded(route.Name, shard.Index);
+        }
         var request = new ReadRequest(position.NextOrdinal, (int)(limit ?? MaxReadRecords), MaxReadBytes);
         var result = await WithOwnerAsync(route, shard, (s, r, c) => s.ReadAsync(r, request, c), call.Aborted);
+        long outgoing = 0;
+        foreach (var record in result.Records)
+            outgoing += record.Data.Length + Encoding.UTF8.GetByteCount(record.PartitionKey);
+        await limiter.ChargeReadAsync(streamKey, shard.Index, outgoing, call.Aborted);
+        metrics.RecordsOut(route.Name, shard.Index, result.Records.Count, outgoing, result.MillisBehindLatest);
 
         var estimate = 128;
         foreach (var record in result.Records)

@@ -7,6 +7,7 @@ using Runnel.Core.Streams;
 using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Streams;
+using Runnel.Ingest.Throttling;
 using Runnel.Metadata;
 
 namespace Runnel.Ingest.Operations;
@@ -25,6 +26,8 @@ internal sealed partial class KinesisApi(
     IOptions<RunnelOptions> runnel,
     IOptions<IngestOptions> ingest,
     TimeProvider time,
+    IThroughputLimiter limiter,
+    StreamMetrics metrics,
     ILogger<KinesisApi> logger)
 {
     private static readonly FrozenSet<string> Operations = new[]
@@ -45,7 +48,23 @@ internal sealed partial class KinesisApi(
 
     private string ArnOf(string streamName) => Arns.Stream(Region, Account, streamName);
 
-    public Task DispatchAsync(string operation, ApiCall call) => operation switch
+    /// <summary>
+    /// Runs one operation. Control-plane operations with a configured rate are admitted first
+    /// (LimitExceededException otherwise); the data plane is limited per shard inside each operation.
+    /// </summary>
+    public async Task DispatchAsync(string operation, ApiCall call)
+    {
+        if (!IsDataPlane(operation) && !await limiter.TryAcquireControlPlaneAsync(operation, null, call.Aborted))
+            throw KinesisException.LimitExceeded($"Rate exceeded for operation {operation} under account {Account}.");
+        await DispatchCoreAsync(operation, call);
+    }
+
+    private static bool IsDataPlane(string operation) => operation is "PutRecord" or "PutRecords" or "GetShardIterator" or "GetRecords";
+
+    private KinesisException ShardRateExceeded(string stream, int shardIndex) =>
+        KinesisException.Throughput($"Rate exceeded for shard {ShardIds.Format(shardIndex)} in stream {stream} under account {Account}.");
+
+    private Task DispatchCoreAsync(string operation, ApiCall call) => operation switch
     {
         "PutRecord" => PutRecordAsync(call),
         "PutRecords" => PutRecordsAsync(call),

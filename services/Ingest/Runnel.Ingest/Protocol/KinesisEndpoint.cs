@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Formats.Cbor;
 using System.Text.Json;
 using Runnel.Core.Errors;
+using Runnel.FanOut.Apis;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
 
@@ -59,6 +60,11 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         {
             var target = http.Request.Headers["X-Amz-Target"].ToString();
             var operation = target.StartsWith(TargetPrefix, StringComparison.Ordinal) ? target[TargetPrefix.Length..] : null;
+            if (operation is not null && FanOutKinesisApi.Handles(operation))
+            {
+                await HandleConsumerOperationAsync(http, operation, format);
+                return;
+            }
             if (operation is null || !KinesisApi.IsKnown(operation))
                 throw new KinesisException(ErrorTypes.UnknownOperation, operation is null ? "Missing or unknown X-Amz-Target." : $"Operation {operation} is not supported.");
             var length = 0;
@@ -87,6 +93,53 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         catch (Exception e)
         {
             logger.LogError(e, "Unhandled fault in {Target}", http.Request.Headers["X-Amz-Target"].ToString());
+            if (!http.Response.HasStarted)
+                await WriteErrorAsync(http, format, ErrorTypes.InternalFailure, "Internal service failure.", 500);
+        }
+        finally
+        {
+            if (body is not null)
+                ArrayPool<byte>.Shared.Return(body);
+        }
+    }
+
+    /// <summary>
+    /// The five consumer operations belong to FanOut. When its module runs in this process (Standalone) it is called
+    /// directly; otherwise <c>FanOut:Address</c> names the FanOut service and the request is forwarded as it came,
+    /// the answer (an event stream for SubscribeToShard) streamed back. Only the JSON 1.1 form is served.
+    /// </summary>
+    private async Task HandleConsumerOperationAsync(HttpContext http, string operation, WireFormat format)
+    {
+        byte[]? body = null;
+        try
+        {
+            if (format == WireFormat.Cbor)
+                throw new KinesisException(ErrorTypes.Serialization, $"{operation} is served in the JSON 1.1 protocol only; disable CBOR in the client.");
+            var length = 0;
+            (body, length) = await ReadBodyAsync(http);
+            await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+            var local = http.RequestServices.GetService<FanOutKinesisApi>();
+            if (local is not null)
+            {
+                await local.HandleAsync(operation, body.AsMemory(0, length), http);
+                return;
+            }
+            var forwarder = http.RequestServices.GetService<FanOutForwarder>();
+            if (forwarder is null || !forwarder.IsConfigured)
+                throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {operation} needs the FanOut service, which is not configured (FanOut:Address).");
+            await forwarder.ForwardAsync(http, body.AsMemory(0, length));
+        }
+        catch (KinesisException e)
+        {
+            if (!http.Response.HasStarted)
+                await WriteErrorAsync(http, format, e.Type, e.Message, e.StatusCode);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Unhandled fault in {Operation}", operation);
             if (!http.Response.HasStarted)
                 await WriteErrorAsync(http, format, ErrorTypes.InternalFailure, "Internal service failure.", 500);
         }

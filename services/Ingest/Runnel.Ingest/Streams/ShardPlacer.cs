@@ -8,6 +8,14 @@ namespace Runnel.Ingest.Streams;
 /// <summary>Chooses the owner node of new shards; the caller saves the added placement rows.</summary>
 public interface IShardPlacer
 {
+    /// <summary>
+    /// Waits, for a bounded time, until some node can take shards. Call it before opening the transaction that
+    /// places them: a node announces itself by writing the metadata store, and an open write transaction keeps it
+    /// from doing so (SQLite admits one writer at a time), so a wait inside that transaction could never succeed.
+    /// </summary>
+    Task WaitForNodesAsync(MetadataDbContext db, CancellationToken cancellationToken);
+
+    /// <summary>Adds a placement for each shard (not saved); fails at once when no node is live.</summary>
     Task PlaceAsync(MetadataDbContext db, long streamId, IReadOnlyList<int> shardIndexes, CancellationToken cancellationToken);
 }
 
@@ -21,24 +29,29 @@ public sealed class PlannerShardPlacer(PlacementPlanner planner, TimeProvider ti
     private static readonly TimeSpan NodeWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan NodePoll = TimeSpan.FromMilliseconds(250);
 
-    public async Task PlaceAsync(MetadataDbContext db, long streamId, IReadOnlyList<int> shardIndexes, CancellationToken cancellationToken)
+    public async Task WaitForNodesAsync(MetadataDbContext db, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + NodeWait;
-        while (true)
+        while ((await planner.LiveNodesAsync(db, cancellationToken)).Count == 0)
         {
-            try
-            {
-                await planner.PlaceAsync(db, shardIndexes.Select(i => new ShardRef(streamId, i)), cancellationToken);
-                return;
-            }
-            catch (NoLiveStoreNodesException) when (time.GetUtcNow() < deadline)
-            {
-                await Task.Delay(NodePoll, time, cancellationToken);
-            }
-            catch (NoLiveStoreNodesException)
-            {
-                throw new KinesisException(ErrorTypes.InternalFailure, "No shard store node is available to hold the stream's shards.", 500);
-            }
+            if (time.GetUtcNow() >= deadline)
+                throw NoNodes();
+            await Task.Delay(NodePoll, time, cancellationToken);
         }
     }
+
+    public async Task PlaceAsync(MetadataDbContext db, long streamId, IReadOnlyList<int> shardIndexes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await planner.PlaceAsync(db, shardIndexes.Select(i => new ShardRef(streamId, i)), cancellationToken);
+        }
+        catch (NoLiveStoreNodesException)
+        {
+            throw NoNodes();
+        }
+    }
+
+    private static KinesisException NoNodes() =>
+        new(ErrorTypes.InternalFailure, "No shard store node is available to hold the stream's shards.", 500);
 }

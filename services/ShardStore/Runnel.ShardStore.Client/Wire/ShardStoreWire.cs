@@ -18,6 +18,8 @@ namespace Runnel.ShardStore.Client.Wire;
 ///   state            i64 epoch, u64 trim, u64 next, u8 sealed flag, u64 sealed-at, i64 last arrival
 ///   open / settings  i64 retention ms
 ///   find             u64 ordinal
+///   tail (streamed)  frames of u64 next ordinal + u8 flags (1 sealed, 2 heartbeat: no change, sent every
+///                    <see cref="TailHeartbeat"/> so a reader detects a silently dead connection)
 /// Errors carry <see cref="ErrorHeader"/> and a UTF-8 message body.
 /// </summary>
 public static class ShardStoreWire
@@ -30,6 +32,21 @@ public static class ShardStoreWire
     public const int AppendResultSize = 20;
     public const int StateSize = 41;
     public const int SettingsSize = 8;
+    public const int TailFrameSize = 9;
+    public const byte TailSealed = 1;
+    public const byte TailHeartbeat = 2;
+
+    /// <summary>Idle interval after which a tail stream repeats itself; a reader gives up after three missed beats.</summary>
+    public static readonly TimeSpan TailHeartbeatInterval = TimeSpan.FromSeconds(10);
+
+    public static void WriteTailFrame(Span<byte> dst, TailPosition position, bool heartbeat)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(dst, position.NextOrdinal);
+        dst[8] = (byte)((position.Sealed ? TailSealed : 0) | (heartbeat ? TailHeartbeat : 0));
+    }
+
+    public static (TailPosition Position, bool Heartbeat) ReadTailFrame(ReadOnlySpan<byte> src) =>
+        (new TailPosition(BinaryPrimitives.ReadUInt64LittleEndian(src), (src[8] & TailSealed) != 0), (src[8] & TailHeartbeat) != 0);
     private const int ReadHeaderSize = 22;
     private const int ReadRecordOverhead = 22;
 

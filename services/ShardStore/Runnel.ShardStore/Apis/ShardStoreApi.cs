@@ -22,6 +22,7 @@ public static class ShardStoreApi
         shards.MapGet("/read", ReadAsync);
         shards.MapGet("/state", StateAsync);
         shards.MapGet("/find", FindAsync);
+        shards.MapGet("/tail", TailAsync);
         shards.MapPost("/seal", SealAsync);
         shards.MapPut("/settings", SettingsAsync);
         shards.MapDelete("/", DeleteAsync);
@@ -84,6 +85,56 @@ public static class ShardStoreApi
             var bytes = new byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(bytes, ordinal);
             await WriteAsync(http, bytes, ct).ConfigureAwait(false);
+        });
+
+    /// <summary>
+    /// A streamed response of tail frames: one per movement of the shard's durable end (coalesced), a heartbeat when
+    /// idle, and the response ends after a sealed frame. Errors before the first frame are answered as usual.
+    /// </summary>
+    private static Task TailAsync(HttpContext http, long streamId, int shardIndex, ulong from, FencedShardStore store) =>
+        GuardAsync(http, async ct =>
+        {
+            var positions = store.WatchAsync(new ShardRef(streamId, shardIndex), from, ct).GetAsyncEnumerator(ct);
+            var pending = positions.MoveNextAsync().AsTask();
+            try
+            {
+                var last = new TailPosition(from, false);
+                var frame = new byte[ShardStoreWire.TailFrameSize];
+                if (pending.IsFaulted)
+                    await pending.ConfigureAwait(false); // an unknown shard fails synchronously: answer it with a status code
+                http.Response.ContentType = ShardStoreWire.ContentType;
+                http.Response.Headers.CacheControl = "no-store";
+                await http.Response.StartAsync(ct).ConfigureAwait(false);
+                while (true)
+                {
+                    var winner = await Task.WhenAny(pending, Task.Delay(ShardStoreWire.TailHeartbeatInterval, ct)).ConfigureAwait(false);
+                    bool heartbeat = winner != pending;
+                    if (!heartbeat)
+                    {
+                        if (!await pending.ConfigureAwait(false))
+                            return;
+                        last = positions.Current;
+                        pending = positions.MoveNextAsync().AsTask();
+                    }
+                    ShardStoreWire.WriteTailFrame(frame, last, heartbeat);
+                    await http.Response.Body.WriteAsync(frame, ct).ConfigureAwait(false);
+                    await http.Response.Body.FlushAsync(ct).ConfigureAwait(false);
+                    if (!heartbeat && last.Sealed)
+                        return;
+                }
+            }
+            finally
+            {
+                // The iterator cannot be disposed while a MoveNext runs; the request token ends that one promptly.
+                try
+                {
+                    await pending.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                }
+                await positions.DisposeAsync().ConfigureAwait(false);
+            }
         });
 
     private static Task SealAsync(HttpContext http, long streamId, int shardIndex, long epoch, FencedShardStore store) =>

@@ -19,7 +19,7 @@ public sealed class FencedShardStore(
     ShardLogStore engine,
     IDbContextFactory<MetadataDbContext> dbFactory,
     IOptions<ShardStoreOptions> options,
-    TimeProvider time) : IShardStore
+    TimeProvider time) : IShardStore, IShardTail
 {
     private readonly ConcurrentDictionary<ShardRef, Verified> _verified = new();
     private readonly string _nodeId = options.Value.NodeId;
@@ -43,6 +43,10 @@ public sealed class FencedShardStore(
 
     public Task<ReadResult> ReadAsync(ShardRef shard, ReadRequest request, CancellationToken cancellationToken) =>
         engine.ReadAsync(shard, request, cancellationToken);
+
+    /// <summary>Reading needs no ownership check: a reader of a moved shard learns of it from its placement.</summary>
+    public IAsyncEnumerable<TailPosition> WatchAsync(ShardRef shard, ulong fromOrdinal, CancellationToken cancellationToken) =>
+        engine.WatchAsync(shard, fromOrdinal, cancellationToken);
 
     public Task<ShardState> GetStateAsync(ShardRef shard, CancellationToken cancellationToken) =>
         engine.GetStateAsync(shard, cancellationToken);

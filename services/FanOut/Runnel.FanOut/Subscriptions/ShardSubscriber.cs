@@ -1,0 +1,291 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Runnel.Core.Errors;
+using Runnel.Core.Hashing;
+using Runnel.Core.Storage;
+using Runnel.Core.Streams;
+using Runnel.FanOut.Consumers;
+using Runnel.FanOut.EventStream;
+using Runnel.Metadata;
+using Runnel.ShardStore.Client;
+
+namespace Runnel.FanOut.Subscriptions;
+
+/// <summary>Where a SubscribeToShard starts: TRIM_HORIZON, LATEST, AT/AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP.</summary>
+public sealed record StartingPosition(string? Type, string? SequenceNumber, DateTimeOffset? Timestamp);
+
+public sealed record SubscribeRequest(string? ConsumerArn, string? ShardId, StartingPosition? StartingPosition);
+
+/// <summary>
+/// Runs SubscribeToShard: validates the request (errors before the stream starts are ordinary AWS errors), takes the
+/// (consumer, shard) slot, answers 200 with an event stream (initial-response, then SubscribeToShardEvent messages)
+/// and pushes records as the shard's owner reports them durable (<see cref="IShardTail"/>), paced by the pair's
+/// budget. The stream ends after <see cref="FanOutOptions.SubscriptionSeconds"/>, at the end of a sealed shard
+/// (with ChildShards), or with an error event (takeover, deregistration, failure).
+/// </summary>
+public sealed class ShardSubscriber(
+    ConsumerRegistry registry,
+    SubscriptionManager subscriptions,
+    IDbContextFactory<MetadataDbContext> dbFactory,
+    IShardStoreLocator locator,
+    IOptions<FanOutOptions> options,
+    TimeProvider time,
+    ILogger<ShardSubscriber> logger)
+{
+    public const string EventStreamContentType = "application/vnd.amazon.eventstream";
+    private const string JsonContentType = "application/x-amz-json-1.1";
+
+    /// <summary>Per event: at most 10,000 records and about 1 MiB, the largest GetRecords-sized batch AWS pushes.</summary>
+    private const int MaxRecordsPerEvent = 10_000;
+    private const int MaxBytesPerEvent = 1024 * 1024;
+
+    private static readonly string[] Types = ["AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"];
+
+    private readonly FanOutOptions _options = options.Value;
+
+    public async Task SubscribeAsync(SubscribeRequest request, HttpResponse response, CancellationToken aborted)
+    {
+        var violations = new List<string>();
+        if (request.ConsumerArn is null)
+            violations.Add("Value null at 'consumerARN' failed to satisfy constraint: Member must not be null");
+        if (request.ShardId is null)
+            violations.Add("Value null at 'shardId' failed to satisfy constraint: Member must not be null");
+        if (request.StartingPosition?.Type is null)
+            violations.Add("Value null at 'startingPosition.type' failed to satisfy constraint: Member must not be null");
+        else if (!Types.Contains(request.StartingPosition.Type))
+            violations.Add($"Value '{request.StartingPosition.Type}' at 'startingPosition.type' failed to satisfy constraint: Member must satisfy enum value set: [{string.Join(", ", Types)}]");
+        if (violations.Count > 0)
+            throw KinesisException.Validation(violations);
+        var consumer = await registry.FindByArnAsync(request.ConsumerArn!, aborted).ConfigureAwait(false);
+        if (consumer.Status != ConsumerStatuses.Active)
+            throw KinesisException.ResourceInUse($"Consumer {consumer.Arn} is not ACTIVE.");
+        if (!ShardIds.TryParse(request.ShardId, out var index))
+            throw KinesisException.ResourceNotFound($"Shard {request.ShardId} in stream {consumer.StreamName} under account {_options.AccountId} does not exist");
+        var canonical = ShardIds.Format(index);
+        var shard = new ShardRef(consumer.StreamId, index);
+        var where = await LocateAsync(shard, aborted).ConfigureAwait(false)
+            ?? throw KinesisException.ResourceNotFound($"Shard {canonical} in stream {consumer.StreamName} under account {_options.AccountId} does not exist");
+        var position = await ResolveAsync(where, request.StartingPosition!, canonical, aborted).ConfigureAwait(false);
+
+        using var lease = subscriptions.Acquire(consumer.Arn, index, canonical);
+        using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(_options.SubscriptionSeconds), time);
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(aborted, lease.Ended, expiry.Token);
+        var ct = lifetime.Token;
+
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = EventStreamContentType;
+        await WriteAsync(response, Event("initial-response", "{}"u8), aborted).ConfigureAwait(false);
+        try
+        {
+            await PumpAsync(consumer, where, position, response, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !aborted.IsCancellationRequested)
+        {
+            if (lease.Reason is { } reason)
+                await WriteAsync(response, Exception(reason.Type, reason.Message), aborted).ConfigureAwait(false);
+            // Otherwise the subscription's lifetime ended: the stream just ends, as AWS's does.
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+        }
+        catch (KinesisException e)
+        {
+            await WriteAsync(response, Exception(e.Type, e.Message), aborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!aborted.IsCancellationRequested)
+        {
+            logger.LogError(e, "Subscription of {Consumer} to {Shard} failed", consumer.Arn, shard);
+            await WriteAsync(response, Exception("InternalFailureException", "Internal service failure."), aborted).ConfigureAwait(false);
+        }
+    }
+
+    private async Task PumpAsync(ConsumerInfo consumer, ShardWhere where, ulong position, HttpResponse response, CancellationToken ct)
+    {
+        var shard = where.Shard;
+        var budget = subscriptions.BudgetOf(consumer.Arn, shard.ShardIndex);
+        // A first event right away tells the subscriber where it stands, even on an idle shard.
+        var state = await where.Store.GetStateAsync(shard, ct).ConfigureAwait(false);
+        var sentFirst = false;
+        var failures = 0;
+        while (true)
+        {
+            try
+            {
+                var tail = where.Store as IShardTail ?? throw new InvalidOperationException($"The store of node {where.NodeId} cannot be tailed.");
+                if (!sentFirst && state.NextOrdinal <= position && state.SealedAtOrdinal is null)
+                {
+                    await WriteAsync(response, RecordsEvent([], shard.ShardIndex, position, 0, null), ct).ConfigureAwait(false);
+                    sentFirst = true;
+                }
+                await foreach (var tip in tail.WatchAsync(shard, position, ct).ConfigureAwait(false))
+                {
+                    failures = 0;
+                    while (position < tip.NextOrdinal || tip.Sealed)
+                    {
+                        var wait = budget.UntilPositive();
+                        if (wait > TimeSpan.Zero)
+                            await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                        var allowance = (int)Math.Clamp(budget.Available(), 1, MaxBytesPerEvent);
+                        var read = await where.Store.ReadAsync(shard, new ReadRequest(position, MaxRecordsPerEvent, allowance), ct).ConfigureAwait(false);
+                        long bytes = 0;
+                        foreach (var r in read.Records)
+                            bytes += r.Data.Length + Encoding.UTF8.GetByteCount(r.PartitionKey);
+                        budget.Take(bytes);
+                        IReadOnlyList<ChildShard>? children = read.EndOfShard ? await ChildrenAsync(shard, ct).ConfigureAwait(false) : null;
+                        if (read.Records.Count > 0 || children is not null)
+                        {
+                            await WriteAsync(response, RecordsEvent(read.Records, shard.ShardIndex, read.NextOrdinal, read.MillisBehindLatest, children), ct).ConfigureAwait(false);
+                            subscriptions.Count(consumer.Arn, shard.ShardIndex, bytes, read.Records.Count);
+                            sentFirst = true;
+                        }
+                        position = read.NextOrdinal;
+                        if (read.EndOfShard)
+                            return;
+                        if (read.Records.Count == 0)
+                            break;
+                    }
+                }
+                // The tail ended without a seal (the owner went away cleanly): find the owner again.
+                throw new ShardStoreUnavailableException(where.NodeId, "The tail stream ended.");
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && e is ShardStoreUnavailableException or ShardNotOwnedException or IOException or HttpRequestException)
+            {
+                // The owner moved, restarted or is unreachable: re-read the placement and continue from what was sent.
+                failures++;
+                if (failures > 30)
+                    throw;
+                logger.LogInformation("Tail of {Shard} for {Consumer} interrupted ({Error}); re-resolving the owner", shard, consumer.Arn, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * failures)), time, ct).ConfigureAwait(false);
+                where = await LocateAsync(shard, ct).ConfigureAwait(false)
+                    ?? throw KinesisException.ResourceNotFound($"Shard {ShardIds.Format(shard.ShardIndex)} no longer exists.");
+            }
+            catch (ShardNotFoundException) when (!ct.IsCancellationRequested)
+            {
+                throw KinesisException.ResourceNotFound($"Shard {ShardIds.Format(shard.ShardIndex)} no longer exists.");
+            }
+        }
+    }
+
+    private async Task<ulong> ResolveAsync(ShardWhere where, StartingPosition start, string canonical, CancellationToken ct)
+    {
+        switch (start.Type)
+        {
+            case "AT_SEQUENCE_NUMBER" or "AFTER_SEQUENCE_NUMBER":
+                if (start.SequenceNumber is null)
+                    throw KinesisException.InvalidArgument($"StartingPosition {start.Type} requires a SequenceNumber.");
+                if (!Core.Streams.SequenceNumber.TryParse(start.SequenceNumber, out var seq))
+                    throw KinesisException.InvalidArgument($"StartingSequenceNumber {start.SequenceNumber} used in SubscribeToShard on shard {canonical} is invalid.");
+                if (seq.ShardIndex != where.Shard.ShardIndex)
+                    throw KinesisException.InvalidArgument($"Invalid StartingSequenceNumber. It encodes {ShardIds.Format(seq.ShardIndex)}, while it was used in a call to a shard with {canonical}");
+                return start.Type == "AT_SEQUENCE_NUMBER" ? seq.Ordinal : seq.Ordinal + 1;
+            case "TRIM_HORIZON":
+                return 0; // reads start at the oldest retained record, wherever the trim point is
+            case "LATEST":
+                return (await where.Store.GetStateAsync(where.Shard, ct).ConfigureAwait(false)).NextOrdinal;
+            default:
+                if (start.Timestamp is not { } at)
+                    throw KinesisException.InvalidArgument("StartingPosition AT_TIMESTAMP requires a Timestamp.");
+                return await where.Store.FindOrdinalAsync(where.Shard, at.ToUnixTimeMilliseconds(), ct).ConfigureAwait(false);
+        }
+    }
+
+    private sealed record ShardWhere(ShardRef Shard, string NodeId, IShardStore Store);
+
+    public sealed record ChildShard(string ShardId, IReadOnlyList<string> ParentShards, HashKeyRange Range);
+
+    private async Task<ShardWhere?> LocateAsync(ShardRef shard, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var placement = await db.ShardPlacements.AsNoTracking()
+            .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
+            .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        return placement is null ? null : new ShardWhere(shard, placement, locator.ForNode(placement));
+    }
+
+    private async Task<IReadOnlyList<ChildShard>> ChildrenAsync(ShardRef shard, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var rows = await db.Shards.AsNoTracking()
+            .Where(s => s.StreamId == shard.StreamId && (s.ParentShardIndex == shard.ShardIndex || s.AdjacentParentShardIndex == shard.ShardIndex))
+            .ToListAsync(ct).ConfigureAwait(false);
+        return [.. rows.OrderBy(s => s.ShardIndex).Select(s => new ChildShard(
+            ShardIds.Format(s.ShardIndex),
+            [.. new[] { s.ParentShardIndex, s.AdjacentParentShardIndex }.Where(p => p.HasValue).Select(p => ShardIds.Format(p!.Value))],
+            new HashKeyRange(s.HashKeyStart, s.HashKeyEnd)))];
+    }
+
+    /// <summary>
+    /// ContinuationSequenceNumber is the last record delivered (resume with AFTER_SEQUENCE_NUMBER). Before any record
+    /// of the shard exists there is no such number, and the member is left out.
+    /// </summary>
+    internal static byte[] RecordsEvent(IReadOnlyList<StoredRecord> records, int shardIndex, ulong nextOrdinal, long millisBehind, IReadOnlyList<ChildShard>? children)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256 + records.Sum(r => r.Data.Length * 4 / 3 + r.PartitionKey.Length + 96));
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("Records");
+            foreach (var r in records)
+            {
+                w.WriteStartObject();
+                w.WriteString("SequenceNumber", new Core.Streams.SequenceNumber(shardIndex, r.Ordinal).ToString());
+                w.WriteNumber("ApproximateArrivalTimestamp", r.ArrivalUnixMs / 1000.0);
+                w.WriteBase64String("Data", r.Data.Span);
+                w.WriteString("PartitionKey", r.PartitionKey);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            if (nextOrdinal > 0)
+                w.WriteString("ContinuationSequenceNumber", new Core.Streams.SequenceNumber(shardIndex, nextOrdinal - 1).ToString());
+            w.WriteNumber("MillisBehindLatest", millisBehind);
+            if (children is not null)
+            {
+                w.WriteStartArray("ChildShards");
+                foreach (var c in children)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("ShardId", c.ShardId);
+                    w.WriteStartArray("ParentShards");
+                    foreach (var p in c.ParentShards)
+                        w.WriteStringValue(p);
+                    w.WriteEndArray();
+                    w.WriteStartObject("HashKeyRange");
+                    w.WriteString("StartingHashKey", c.Range.Start.ToString());
+                    w.WriteString("EndingHashKey", c.Range.End.ToString());
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        return Event("SubscribeToShardEvent", buffer.WrittenSpan);
+    }
+
+    internal static byte[] Event(string eventType, ReadOnlySpan<byte> json) => EventStreamCodec.Encode(
+    [
+        EventHeader.String(":event-type", eventType),
+        EventHeader.String(":content-type", JsonContentType),
+        EventHeader.String(":message-type", "event"),
+    ], json);
+
+    internal static byte[] Exception(string type, string message)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["message"] = message });
+        return EventStreamCodec.Encode(
+        [
+            EventHeader.String(":exception-type", type.EndsWith("Exception", StringComparison.Ordinal) || type == ErrorTypes.InternalFailure ? type : type + "Exception"),
+            EventHeader.String(":content-type", "application/json"),
+            EventHeader.String(":message-type", "exception"),
+        ], json);
+    }
+
+    private static async Task WriteAsync(HttpResponse response, byte[] message, CancellationToken ct)
+    {
+        await response.Body.WriteAsync(message, ct).ConfigureAwait(false);
+        await response.Body.FlushAsync(ct).ConfigureAwait(false);
+    }
+}

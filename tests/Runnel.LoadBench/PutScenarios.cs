@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Runnel.LoadBench;
+
+/// <summary>
+/// The measuring window of a closed-loop scenario: load starts at once, requests that complete inside
+/// [warm-up end, end] are counted, and no request starts after the end.
+/// </summary>
+public sealed class Window(TimeSpan warmup, TimeSpan duration)
+{
+    private readonly long _start = Stopwatch.GetTimestamp();
+
+    public long MeasureFrom { get; } = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+
+    public long End { get; } = Stopwatch.GetTimestamp() + (long)((warmup + duration).TotalSeconds * Stopwatch.Frequency);
+
+    public double MeasuredSeconds => duration.TotalSeconds;
+
+    public bool IsOver => Stopwatch.GetTimestamp() >= End;
+
+    public bool Counts(long completedAt) => completedAt >= MeasureFrom && completedAt <= End;
+
+    public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_start);
+}
+
+/// <summary>Counts of one producer task.</summary>
+internal sealed class ProducerStats
+{
+    public readonly LatencyRecorder Latency = new();
+    public readonly ErrorCounter Errors = new();
+    public long Requests;
+    public long Records;
+    public long Bytes;
+    public long FailedRecords;
+}
+
+/// <summary>PutRecords batches from concurrent clients in a closed loop; every acknowledged record goes into the ledger.</summary>
+public static class PutBatchScenario
+{
+    /// <summary>Distinct bodies per client, cycled so that the partition keys of consecutive requests differ.</summary>
+    private const int TemplatesPerClient = 4;
+
+    public static async Task<ScenarioResult> RunAsync(BenchOptions options, string stream, Ledger ledger, CancellationToken cancellationToken)
+    {
+        var stats = Enumerable.Range(0, options.Clients).Select(_ => new ProducerStats()).ToArray();
+        var templates = Enumerable.Range(0, options.Clients)
+            .Select(c => Enumerable.Range(0, TemplatesPerClient)
+                .Select(t => RequestTemplate.PutRecords(stream, options.BatchSize, options.RecordBytes, new Random(HashCode.Combine(options.Seed, c, t))))
+                .ToArray())
+            .ToArray();
+        var sampler = ResourceSampler.Start(options.ServerPids);
+        var window = new Window(options.Warmup, options.Duration);
+        await Task.WhenAll(Enumerable.Range(0, options.Clients)
+            .Select(c => Task.Run(() => ProduceAsync(options, c, templates[c], window, ledger, stats[c], cancellationToken), cancellationToken)));
+        var resources = await sampler.StopAsync();
+        ledger.Seal();
+        return Summarize(BenchOptions.PutBatch, window, stats, resources);
+    }
+
+    private static async Task ProduceAsync(BenchOptions options, int client, RequestTemplate[] templates, Window window, Ledger ledger,
+        ProducerStats stats, CancellationToken cancellationToken)
+    {
+        using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout);
+        var failed = new List<(int Index, string Code)>();
+        ulong sequence = 0;
+        for (var i = 0; !window.IsOver; i++)
+        {
+            var template = templates[i % templates.Length];
+            template.SetIds((uint)client, sequence);
+            var first = sequence;
+            sequence += (ulong)template.RecordCount;
+            var started = Stopwatch.GetTimestamp();
+            int status;
+            try
+            {
+                status = await connection.SendAsync("PutRecords", template.Body, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsTransportFailure(e, cancellationToken))
+            {
+                stats.Errors.Add("Transport:" + e.GetType().Name);
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            var completed = Stopwatch.GetTimestamp();
+            var counts = window.Counts(completed);
+            if (status != 200)
+            {
+                stats.Errors.Add(KinesisConnection.Error(status, connection.Body.Span).Type);
+                continue;
+            }
+            failed.Clear();
+            ReadFailures(connection.Body.Span, failed);
+            var f = 0;
+            for (var r = 0; r < template.RecordCount; r++)
+            {
+                if (f < failed.Count && failed[f].Index == r)
+                {
+                    f++;
+                    continue;
+                }
+                ledger.MarkAcked(client, first + (ulong)r);
+            }
+            if (!counts)
+                continue;
+            stats.Requests++;
+            stats.Records += template.RecordCount - failed.Count;
+            stats.Bytes += (long)(template.RecordCount - failed.Count) * options.RecordBytes;
+            stats.FailedRecords += failed.Count;
+            foreach (var (_, code) in failed)
+                stats.Errors.Add("Record:" + code);
+            stats.Latency.Add(completed - started);
+        }
+    }
+
+    /// <summary>The positions and codes of the records a PutRecords answer marks failed, in order.</summary>
+    internal static void ReadFailures(ReadOnlySpan<byte> body, List<(int, string)> failed)
+    {
+        var reader = new Utf8JsonReader(body);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            throw new FormatException("A PutRecords answer is not a JSON object.");
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (!reader.ValueTextEquals("Records"u8))
+            {
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+            reader.Read();
+            var index = 0;
+            while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+            {
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isCode = reader.ValueTextEquals("ErrorCode"u8);
+                    reader.Read();
+                    if (isCode && reader.TokenType == JsonTokenType.String)
+                        failed.Add((index, reader.GetString()!));
+                    else
+                        reader.Skip();
+                }
+                index++;
+            }
+        }
+    }
+
+    internal static bool IsTransportFailure(Exception e, CancellationToken cancellationToken) =>
+        e is HttpRequestException or IOException or SocketException
+        || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested);
+
+    internal static ScenarioResult Summarize(string name, Window window, IReadOnlyList<ProducerStats> stats, ResourceUsage resources, string? note = null)
+    {
+        var seconds = window.MeasuredSeconds;
+        var requests = stats.Sum(s => s.Requests);
+        var records = stats.Sum(s => s.Records);
+        var bytes = stats.Sum(s => s.Bytes);
+        return new ScenarioResult
+        {
+            Name = name,
+            Seconds = seconds,
+            Requests = requests,
+            Records = records,
+            Bytes = bytes,
+            RequestsPerSecond = Math.Round(requests / seconds, 1),
+            RecordsPerSecond = Math.Round(records / seconds, 1),
+            MiBPerSecond = Math.Round(bytes / seconds / 1048576.0, 2),
+            Latency = LatencyRecorder.Summarize(stats.Select(s => s.Latency)),
+            Errors = stats.Sum(s => s.Errors.Count),
+            ErrorTypes = ErrorCounter.Merge(stats.Select(s => s.Errors)),
+            FailedRecords = stats.Sum(s => s.FailedRecords),
+            Resources = resources,
+            Note = note,
+        };
+    }
+}
+
+/// <summary>Single-record PutRecord calls from concurrent clients in a closed loop.</summary>
+public static class PutSingleScenario
+{
+    /// <summary>Distinct bodies (keys) per client, cycled so that consecutive calls go to different shards.</summary>
+    private const int TemplatesPerClient = 64;
+
+    public static async Task<ScenarioResult> RunAsync(BenchOptions options, string stream, CancellationToken cancellationToken)
+    {
+        var stats = Enumerable.Range(0, options.Clients).Select(_ => new ProducerStats()).ToArray();
+        var templates = Enumerable.Range(0, options.Clients)
+            .Select(c => Enumerable.Range(0, TemplatesPerClient)
+                .Select(t => RequestTemplate.PutRecord(stream, options.RecordBytes, new Random(HashCode.Combine(options.Seed, c, t, 1))))
+                .ToArray())
+            .ToArray();
+        var sampler = ResourceSampler.Start(options.ServerPids);
+        var window = new Window(options.Warmup, options.Duration);
+        await Task.WhenAll(Enumerable.Range(0, options.Clients)
+            .Select(c => Task.Run(() => ProduceAsync(options, c, templates[c], window, stats[c], cancellationToken), cancellationToken)));
+        var resources = await sampler.StopAsync();
+        return PutBatchScenario.Summarize(BenchOptions.PutSingle, window, stats, resources);
+    }
+
+    private static async Task ProduceAsync(BenchOptions options, int client, RequestTemplate[] templates, Window window,
+        ProducerStats stats, CancellationToken cancellationToken)
+    {
+        using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout);
+        ulong sequence = 0;
+        for (var i = 0; !window.IsOver; i++)
+        {
+            var template = templates[i % templates.Length];
+            template.SetIds((uint)client, sequence++);
+            var started = Stopwatch.GetTimestamp();
+            int status;
+            try
+            {
+                status = await connection.SendAsync("PutRecord", template.Body, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (PutBatchScenario.IsTransportFailure(e, cancellationToken))
+            {
+                stats.Errors.Add("Transport:" + e.GetType().Name);
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            var completed = Stopwatch.GetTimestamp();
+            if (status != 200)
+            {
+                stats.Errors.Add(KinesisConnection.Error(status, connection.Body.Span).Type);
+                continue;
+            }
+            if (!window.Counts(completed))
+                continue;
+            stats.Requests++;
+            stats.Records++;
+            stats.Bytes += options.RecordBytes;
+            stats.Latency.Add(completed - started);
+        }
+    }
+}
