@@ -48,8 +48,11 @@ public sealed class StandaloneFixture : IAsyncLifetime
             "--Throttling:ControlPlane:DeleteStream:PerSecond=0",
             "--Throttling:ControlPlane:DescribeStream:PerSecond=0",
             "--Throttling:ControlPlane:DescribeStreamSummary:PerSecond=0",
-            // Iterator tests open many iterators on one shard within a second.
+            // Iterator tests open many iterators and read one shard many times within a second;
+            // ThrottlingTests reads its own stream at the default rate.
             "--Throttling:Shard:GetShardIteratorPerSecond=1000",
+            "--Throttling:Shard:GetRecordsPerSecond=1000",
+            $"--Throttling:Streams:{ReadLimitedStream}:GetRecordsPerSecond=5",
         ], builder =>
         {
             builder.Services.AddSingleton(new ShardIteratorCodec(SigningKey, Clock));
@@ -80,6 +83,9 @@ public sealed class StandaloneFixture : IAsyncLifetime
         }
         _data.Dispose();
     }
+
+    /// <summary>The one stream of this host whose GetRecords calls are limited to the default 5/s.</summary>
+    public const string ReadLimitedStream = "thr-reads";
 
     public static string NewStreamName(string prefix = "s") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(40, prefix.Length + 33)];
 
