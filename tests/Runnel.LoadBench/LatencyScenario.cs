@@ -44,6 +44,7 @@ public static class LatencyScenario
             .ToArray();
         var started = Stopwatch.GetTimestamp();
         var acked = await ProduceAsync(options, stream, sentAt, total, putStats, cancellationToken);
+        var producing = Stopwatch.GetElapsedTime(started).TotalSeconds;
 
         // Wait until every acknowledged record was seen, or the grace period ran out.
         var deadline = Stopwatch.GetTimestamp() + (long)(Grace.TotalSeconds * Stopwatch.Frequency);
@@ -65,7 +66,6 @@ public static class LatencyScenario
             else
                 visible.Add(seenAt[i] - sentAt[i]);
         }
-        var measured = total - warmupRecords;
         var errors = new ErrorCounter();
         foreach (var (type, n) in ErrorCounter.Merge(pollStats.Select(p => p.Errors).Append(putStats.Errors)))
             errors.Add(type, n);
@@ -79,7 +79,8 @@ public static class LatencyScenario
             Records = visible.Count,
             Bytes = (long)visible.Count * options.RecordBytes,
             RequestsPerSecond = Math.Round(putStats.Requests / seconds, 1),
-            RecordsPerSecond = Math.Round(measured / options.LatencyDuration.TotalSeconds, 1),
+            // The rate achieved: a server slower than the schedule gets fewer records, not a longer run.
+            RecordsPerSecond = Math.Round(acked.Count(a => a) / producing, 1),
             Latency = LatencyRecorder.Summarize([visible]),
             PutLatency = LatencyRecorder.Summarize([putStats.Latency]),
             Errors = errors.Count,
@@ -100,7 +101,8 @@ public static class LatencyScenario
         using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout);
         var start = Stopwatch.GetTimestamp();
         var interval = Stopwatch.Frequency / (double)options.LatencyRate;
-        for (var i = 0; i < total; i++)
+        var end = start + (long)((options.Warmup + options.LatencyDuration).TotalSeconds * Stopwatch.Frequency);
+        for (var i = 0; i < total && Stopwatch.GetTimestamp() < end; i++)
         {
             // A steady schedule; a put that ran late is followed at once by the next one, never by a burst.
             var due = start + (long)(i * interval);

@@ -12,7 +12,8 @@
 #   --report FILE     markdown to update between its results markers (docs/benchmarks.md); "none" skips it
 #   --preliminary T   mark the report's figures as preliminary, for reason T
 #   --no-build        use the existing Release builds
-#   --runnel-arg A    extra --Key=value for Runnel's processes (repeatable), e.g. --runnel-arg --ShardStore:CommitPolicy=Relaxed
+#   --runnel-arg A    extra --Key=value for Runnel's processes (repeatable), e.g. --runnel-arg --ShardStore:CommitPolicy=Relaxed;
+#                     throttling is off by default (--Throttling:Enabled=false), as the peers have none
 #
 # Every server listens on 127.0.0.1 on a free port in 15400-15999 (kinesis-local binds all interfaces; only
 # loopback is used) and is stopped after its run; Runnel's data folders are fresh for every run. Needs node/npm
@@ -32,7 +33,9 @@ WORK=""
 REPORT="$ROOT/docs/benchmarks.md"
 PRELIMINARY=""
 BUILD=1
-RUNNEL_ARGS=()
+# The peers do not throttle; Runnel's AWS-like per-shard limits (1,000 records/s in, 5 reads/s) would cap every
+# figure at those limits, so they are off unless asked for (a later --runnel-arg --Throttling:Enabled=true wins).
+RUNNEL_ARGS=(--Throttling:Enabled=false)
 BENCH_ARGS=()
 
 while (($#)); do

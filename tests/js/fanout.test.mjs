@@ -27,7 +27,9 @@ const client = new KinesisClient({
   endpoint,
   region: 'us-east-1',
   credentials: { accessKeyId: 'AKIDRUNNELTEST', secretAccessKey: 'runnel-test-secret' },
-  maxAttempts: 1,
+  // Kinesis allows 5 GetRecords calls/s per shard and answers ProvisionedThroughputExceeded beyond;
+  // like any Kinesis client, the tests let the SDK retry those with its exponential backoff.
+  maxAttempts: 8,
 });
 
 const streamName = `js-fanout-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;

@@ -15,6 +15,7 @@ public abstract class MetadataDbContext(DbContextOptions options) : DbContext(op
     public DbSet<LeaseEntity> Leases => Set<LeaseEntity>();
     public DbSet<AccessKeyEntity> AccessKeys => Set<AccessKeyEntity>();
     public DbSet<AuditEntryEntity> AuditEntries => Set<AuditEntryEntity>();
+    public DbSet<ReshardOperationEntity> ReshardOperations => Set<ReshardOperationEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(MetadataDbContext).Assembly);

@@ -8,10 +8,12 @@ using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
 using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
+using Runnel.Ingest.Resharding;
 using Runnel.Ingest.Rest;
 using Runnel.Ingest.Streams;
 using Runnel.Ingest.Throttling;
 using Runnel.Metadata;
+using Runnel.ServiceDefaults;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Ingest;
@@ -40,6 +42,12 @@ public static class Extensions
         services.TryAddSingleton<IShardPlacer, PlannerShardPlacer>();
         services.TryAddSingleton<RouteCache>();
         services.TryAddSingleton<KinesisApi>();
+        // Resharding runs as a workflow of messages (RabbitMQ when configured, in memory otherwise), resumed
+        // from the reshard_operations table after a crash.
+        services.AddOptions<ReshardingOptions>().BindConfiguration(ReshardingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton<ReshardExecutor>();
+        services.AddHostedService<ReshardRecoveryService>();
+        builder.AddRunnelMessaging(x => x.AddConsumer<ReshardConsumer>(typeof(ReshardConsumerDefinition)));
         services.TryAddSingleton<KinesisEndpoint>();
         services.TryAddSingleton<FanOutForwarder>();
 #pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.

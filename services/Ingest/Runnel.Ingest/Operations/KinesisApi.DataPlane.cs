@@ -110,7 +110,7 @@ internal sealed partial class KinesisApi
             }
             catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < MaxRouteAttempts)
             {
-                route = await routes.RefreshAsync(route) is { } fresh && RouteCache.IsWritable(fresh.Status) ? fresh : throw StreamNotFound(name);
+                route = await (e is ShardSealedException ? SuccessorRouteAsync(route, shard.Index, call.Aborted) : routes.RefreshAsync(route).AsTask()) is { } fresh && RouteCache.IsWritable(fresh.Status) ? fresh : throw StreamNotFound(name);
             }
             catch (ShardNotFoundException)
             {
@@ -319,7 +319,7 @@ internal sealed partial class KinesisApi
         }
         catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < MaxRouteAttempts)
         {
-            var fresh = await routes.RefreshAsync(route);
+            var fresh = e is ShardSealedException ? await SuccessorRouteAsync(route, shard.Index, ct) : await routes.RefreshAsync(route);
             if (fresh is null || !RouteCache.IsWritable(fresh.Status))
             {
                 foreach (var i in indexes)
@@ -551,6 +551,9 @@ internal sealed partial class KinesisApi
         }
         var request = new ReadRequest(position.NextOrdinal, (int)(limit ?? MaxReadRecords), MaxReadBytes);
         var result = await WithOwnerAsync(route, shard, (s, r, c) => s.ReadAsync(r, request, c), call.Aborted);
+        var endOfShard = false;
+        if (result.EndOfShard)
+            (route, endOfShard) = await SettledEndAsync(route, shard.Index);
         long outgoing = 0;
         foreach (var record in result.Records)
             outgoing += record.Data.Length + Encoding.UTF8.GetByteCount(record.PartitionKey);
@@ -573,10 +576,10 @@ internal sealed partial class KinesisApi
             w.EndObject();
         }
         w.EndArray();
-        if (!result.EndOfShard)
+        if (!endOfShard)
             w.String("NextShardIterator", iterators.Encode(route.StreamId, shard.Index, result.NextOrdinal));
         w.Number("MillisBehindLatest", result.MillisBehindLatest);
-        if (result.EndOfShard)
+        if (endOfShard)
         {
             w.StartArray("ChildShards");
             foreach (var child in route.ChildrenOf(shard.Index))

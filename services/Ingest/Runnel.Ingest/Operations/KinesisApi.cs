@@ -28,6 +28,7 @@ internal sealed partial class KinesisApi(
     TimeProvider time,
     IThroughputLimiter limiter,
     StreamMetrics metrics,
+    MassTransit.IBus bus,
     ILogger<KinesisApi> logger)
 {
     private static readonly FrozenSet<string> Operations = new[]
@@ -38,6 +39,7 @@ internal sealed partial class KinesisApi(
         "AddTagsToStream", "RemoveTagsFromStream", "ListTagsForStream",
         "TagResource", "UntagResource", "ListTagsForResource",
         "DescribeLimits", "UpdateMaxRecordSize",
+        "SplitShard", "MergeShards", "UpdateShardCount", "UpdateStreamMode",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     public static bool IsKnown(string operation) => Operations.Contains(operation);
@@ -86,6 +88,10 @@ internal sealed partial class KinesisApi(
         "ListTagsForResource" => ListTagsForResourceAsync(call),
         "DescribeLimits" => DescribeLimitsAsync(call),
         "UpdateMaxRecordSize" => UpdateMaxRecordSizeAsync(call),
+        "SplitShard" => SplitShardAsync(call),
+        "MergeShards" => MergeShardsAsync(call),
+        "UpdateShardCount" => UpdateShardCountAsync(call),
+        "UpdateStreamMode" => UpdateStreamModeAsync(call),
         _ => throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {operation} is not supported."),
     };
 

@@ -124,6 +124,54 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.ToTable("leases", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.ReshardOperationEntity", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset?>("CompletedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Plan")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<int>("Round")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("Step")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<long>("StreamId")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Step");
+
+                    b.HasIndex("StreamId");
+
+                    b.ToTable("reshard_operations", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.ShardEntity", b =>
                 {
                     b.Property<long>("StreamId")
@@ -329,6 +377,15 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.HasKey("StreamId", "Key");
 
                     b.ToTable("stream_tags", (string)null);
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.ReshardOperationEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
+                        .WithMany()
+                        .HasForeignKey("StreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Runnel.Metadata.Entities.ShardEntity", b =>

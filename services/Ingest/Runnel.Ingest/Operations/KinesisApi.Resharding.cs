@@ -1,0 +1,287 @@
+using Microsoft.EntityFrameworkCore;
+using Runnel.Core.Errors;
+using Runnel.Core.Hashing;
+using Runnel.Core.Streams;
+using Runnel.Ingest.Protocol;
+using Runnel.Ingest.Resharding;
+using Runnel.Ingest.Streams;
+using Runnel.Metadata;
+using Runnel.Metadata.Entities;
+
+namespace Runnel.Ingest.Operations;
+
+/// <summary>
+/// SplitShard, MergeShards, UpdateShardCount and UpdateStreamMode. A resharding request is checked, turned
+/// into a plan, and recorded together with the stream's move to UPDATING in one transaction (the stream's
+/// version is a concurrency token, so of two racing requests one gets ResourceInUseException); the
+/// workflow (<see cref="ReshardExecutor"/>) carries it out and returns the stream to ACTIVE.
+/// </summary>
+internal sealed partial class KinesisApi
+{
+    private const int MaxUniformShardCount = 10_000;
+    private static readonly string[] ScalingTypes = ["UNIFORM_SCALING"];
+
+    /// <summary>How long a write to a sealed shard waits for its children to take over before it fails.</summary>
+    private static readonly TimeSpan SuccessorWait = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan SuccessorPoll = TimeSpan.FromMilliseconds(50);
+
+    private sealed class ReshardRequest
+    {
+        public string? StreamName, StreamArn, ShardToSplit, NewStartingHashKey, ShardToMerge, AdjacentShardToMerge, ScalingType, StreamMode;
+        public long? TargetShardCount;
+    }
+
+    private static ReshardRequest ParseReshard(ApiCall call)
+    {
+        var q = new ReshardRequest();
+        var r = call.Reader();
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var m))
+        {
+            if (m.SequenceEqual("StreamName"u8)) q.StreamName = r.ReadString();
+            else if (m.SequenceEqual("StreamARN"u8)) q.StreamArn = r.ReadString();
+            else if (m.SequenceEqual("ShardToSplit"u8)) q.ShardToSplit = r.ReadString();
+            else if (m.SequenceEqual("NewStartingHashKey"u8)) q.NewStartingHashKey = r.ReadString();
+            else if (m.SequenceEqual("ShardToMerge"u8)) q.ShardToMerge = r.ReadString();
+            else if (m.SequenceEqual("AdjacentShardToMerge"u8)) q.AdjacentShardToMerge = r.ReadString();
+            else if (m.SequenceEqual("ScalingType"u8)) q.ScalingType = r.ReadString();
+            else if (m.SequenceEqual("TargetShardCount"u8)) q.TargetShardCount = r.ReadInteger();
+            else if (m.SequenceEqual("StreamModeDetails"u8))
+            {
+                if (r.ReadStartObject())
+                    while (r.TryReadPropertyName(out var f))
+                        if (f.SequenceEqual("StreamMode"u8)) q.StreamMode = r.ReadString();
+                        else r.Skip();
+            }
+            else r.Skip();
+        }
+        r.ReadRequestEnd();
+        return q;
+    }
+
+    private async Task<(StreamEntity Stream, List<ShardEntity> Open)> ReshardableAsync(MetadataDbContext db, string name, CancellationToken ct)
+    {
+        var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        if (stream.Status != StreamStatuses.Active)
+            throw NotActive(stream);
+        var open = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null).ToListAsync(ct);
+        open.Sort((a, b) => a.HashKeyStart.CompareTo(b.HashKeyStart));
+        return (stream, open);
+    }
+
+    private ShardEntity OpenShardNamed(StreamEntity stream, List<ShardEntity> open, string shardId)
+    {
+        if (!ShardIds.TryParse(shardId, out var index))
+            throw KinesisException.ResourceNotFound($"Could not find shard {shardId} in stream {stream.Name} under account {Account}.");
+        return open.FirstOrDefault(s => s.ShardIndex == index)
+            ?? throw (index < stream.NextShardIndex
+                ? KinesisException.InvalidArgument(
+                    $"Shard {ShardIds.Format(index)} in stream {stream.Name} under account {Account} has already been merged or split, and thus is not eligible for merging or splitting.")
+                : KinesisException.ResourceNotFound($"Could not find shard {ShardIds.Format(index)} in stream {stream.Name} under account {Account}."));
+    }
+
+    private async Task CheckShardLimitAsync(MetadataDbContext db, int added, CancellationToken ct)
+    {
+        var open = await OpenShardCountAsync(db, ct);
+        if (added > 0 && open + added > ingest.Value.ShardLimit)
+            throw KinesisException.LimitExceeded(
+                $"This request would exceed the shard limit for the account {Account} in {Region}. Current shard count for the account: {open}. Limit: {ingest.Value.ShardLimit}. Number of additional shards that would have resulted from this request: {added}. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.");
+    }
+
+    /// <summary>Moves the stream to UPDATING and records the operation, in one transaction, then starts the workflow.</summary>
+    private async Task StartReshardAsync(MetadataDbContext db, StreamEntity stream, string kind, ReshardPlan plan, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var op = new ReshardOperationEntity
+        {
+            Id = Guid.NewGuid(),
+            StreamId = stream.Id,
+            Kind = kind,
+            Plan = plan.Serialize(),
+            Round = 0,
+            Step = ReshardSteps.Place,
+            CreatedAt = now,
+            UpdatedAt = now,
+            Version = 1,
+        };
+        stream.Status = StreamStatuses.Updating;
+        stream.NextShardIndex += plan.NewShardCount;
+        stream.Version++;
+        db.ReshardOperations.Add(op);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            throw KinesisException.ResourceInUse($"Stream {stream.Name} under account {Account} not ACTIVE, instead in state {StreamStatuses.Updating}");
+        }
+        routes.Invalidate(stream.Name);
+        logger.LogInformation("Resharding {Stream} ({Kind}): operation {Operation}, {Rounds} round(s), {Shards} new shard(s)",
+            stream.Name, kind, op.Id, plan.Rounds.Count, plan.NewShardCount);
+        // The row is the source of truth: if this publish is lost, the recovery sweep publishes again.
+        await bus.Publish(new AdvanceReshard(op.Id), CancellationToken.None);
+    }
+
+    private async Task SplitShardAsync(ApiCall call)
+    {
+        var q = ParseReshard(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.NotNull("shardToSplit", q.ShardToSplit);
+        v.ShardId(q.ShardToSplit, "shardToSplit");
+        v.NotNull("newStartingHashKey", q.NewStartingHashKey);
+        v.Pattern("newStartingHashKey", q.NewStartingHashKey, Violations.HashKeyPattern, Violations.IsHashKeyText);
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var (stream, open) = await ReshardableAsync(db, name, ct);
+        var parent = OpenShardNamed(stream, open, q.ShardToSplit!);
+        // Both children must be non-empty: the new start lies above the parent's start and within its range.
+        if (!HashKeys.TryParse(q.NewStartingHashKey, out var key) || key <= parent.HashKeyStart || key > parent.HashKeyEnd)
+            throw KinesisException.InvalidArgument(
+                $"NewStartingHashKey {q.NewStartingHashKey} used in SplitShard() on shard {ShardIds.Format(parent.ShardIndex)} in stream {name} under account {Account} is not both greater than one plus the shard's StartingHashKey {HashKeys.Format(parent.HashKeyStart)} and less than the shard's EndingHashKey {HashKeys.Format(parent.HashKeyEnd)}.");
+        await CheckShardLimitAsync(db, 1, ct);
+        var plan = ReshardPlanner.Split(new OpenShard(parent.ShardIndex, new HashKeyRange(parent.HashKeyStart, parent.HashKeyEnd)), key, stream.NextShardIndex);
+        await StartReshardAsync(db, stream, "SplitShard", plan, ct);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task MergeShardsAsync(ApiCall call)
+    {
+        var q = ParseReshard(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.NotNull("shardToMerge", q.ShardToMerge);
+        v.ShardId(q.ShardToMerge, "shardToMerge");
+        v.NotNull("adjacentShardToMerge", q.AdjacentShardToMerge);
+        v.ShardId(q.AdjacentShardToMerge, "adjacentShardToMerge");
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var (stream, open) = await ReshardableAsync(db, name, ct);
+        var shard = OpenShardNamed(stream, open, q.ShardToMerge!);
+        var adjacent = OpenShardNamed(stream, open, q.AdjacentShardToMerge!);
+        var touching = shard.ShardIndex != adjacent.ShardIndex
+            && ((shard.HashKeyEnd != UInt128.MaxValue && shard.HashKeyEnd + 1 == adjacent.HashKeyStart)
+                || (adjacent.HashKeyEnd != UInt128.MaxValue && adjacent.HashKeyEnd + 1 == shard.HashKeyStart));
+        if (!touching)
+            throw KinesisException.InvalidArgument(
+                $"Shards {ShardIds.Format(shard.ShardIndex)} and {ShardIds.Format(adjacent.ShardIndex)} in stream {name} under account {Account} are not an adjacent pair of shards eligible for merging");
+        var plan = ReshardPlanner.Merge(
+            new OpenShard(shard.ShardIndex, new HashKeyRange(shard.HashKeyStart, shard.HashKeyEnd)),
+            new OpenShard(adjacent.ShardIndex, new HashKeyRange(adjacent.HashKeyStart, adjacent.HashKeyEnd)),
+            stream.NextShardIndex);
+        await StartReshardAsync(db, stream, "MergeShards", plan, ct);
+        await call.RespondEmptyAsync();
+    }
+
+    private async Task UpdateShardCountAsync(ApiCall call)
+    {
+        var q = ParseReshard(call);
+        var v = new Violations();
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        v.NotNull("targetShardCount", q.TargetShardCount);
+        v.Range("targetShardCount", q.TargetShardCount, 1, MaxShardsPerStream);
+        v.NotNull("scalingType", q.ScalingType);
+        v.Enum("scalingType", q.ScalingType, ScalingTypes);
+        v.ThrowIfAny();
+        var target = (int)q.TargetShardCount!.Value;
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var (stream, open) = await ReshardableAsync(db, name, ct);
+        var current = open.Count;
+        // The managed service's bounds for one call: at most double, at least half, at most 10,000 shards.
+        if (target > current * 2)
+            throw KinesisException.LimitExceeded(
+                $"UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: {current} Target shard count: {target}");
+        if (target * 2 < current)
+            throw KinesisException.LimitExceeded(
+                $"UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: {current} Target shard count: {target}");
+        if (target > MaxUniformShardCount)
+            throw KinesisException.LimitExceeded(
+                $"UpdateShardCount cannot scale up to more than {MaxUniformShardCount} shards. Target shard count: {target}");
+        await CheckShardLimitAsync(db, target - current, ct);
+        var plan = ReshardPlanner.Uniform([.. open.Select(s => new OpenShard(s.ShardIndex, new HashKeyRange(s.HashKeyStart, s.HashKeyEnd)))],
+            target, stream.NextShardIndex);
+        if (plan.Rounds.Count > 0)
+            await StartReshardAsync(db, stream, "UpdateShardCount", plan, ct);
+
+        using var w = call.Writer();
+        w.StartObject();
+        w.String("StreamName", stream.Name);
+        w.Number("CurrentShardCount", current);
+        w.Number("TargetShardCount", target);
+        w.String("StreamARN", ArnOf(stream.Name));
+        w.EndObject();
+        await call.RespondAsync(w);
+    }
+
+    /// <summary>Records the capacity mode; on-demand streams are not scaled automatically yet.</summary>
+    private async Task UpdateStreamModeAsync(ApiCall call)
+    {
+        var q = ParseReshard(call);
+        var v = new Violations();
+        v.NotNull("streamARN", q.StreamArn);
+        var name = StreamNameOf(v, q.StreamName, q.StreamArn);
+        v.NotNull("streamModeDetails.streamMode", q.StreamMode);
+        v.Enum("streamModeDetails.streamMode", q.StreamMode, StreamModes);
+        v.ThrowIfAny();
+        var ct = call.Aborted;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var stream = await FindStreamAsync(db, name!, ct, tracked: true);
+        if (stream.Status != StreamStatuses.Active)
+            throw NotActive(stream);
+        if (stream.Mode == q.StreamMode)
+            throw KinesisException.InvalidArgument($"Stream {stream.Name} under account {Account} is already in {q.StreamMode} mode.");
+        if (q.StreamMode == Metadata.Entities.StreamModes.OnDemand
+            && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
+            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+        stream.Mode = q.StreamMode!;
+        stream.Version++;
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            throw KinesisException.ResourceInUse($"Stream {stream.Name} under account {Account} is being changed by another request.");
+        }
+        routes.Invalidate(stream.Name);
+        await call.RespondEmptyAsync();
+    }
+
+    /// <summary>
+    /// After a write found its shard sealed: waits (bounded) until the stream's table no longer lists the shard
+    /// as open, i.e. the resharding committed and its children own the keys, and returns that table. A sealed
+    /// parent never takes another write, so the retry lands in a child, after every record the parent holds.
+    /// </summary>
+    private async Task<StreamRoute?> SuccessorRouteAsync(StreamRoute route, int shardIndex, CancellationToken ct)
+    {
+        var deadline = time.GetUtcNow() + SuccessorWait;
+        while (true)
+        {
+            var fresh = await routes.RefreshAsync(route);
+            if (fresh is null || !RouteCache.IsWritable(fresh.Status) || fresh.Shard(shardIndex) is not { IsOpen: true })
+                return fresh;
+            if (time.GetUtcNow() >= deadline)
+                return fresh;
+            await Task.Delay(SuccessorPoll, time, ct);
+        }
+    }
+
+    /// <summary>
+    /// A read reached the end of a sealed shard. Until the resharding commits the children are not in the
+    /// table, so the end is not reported yet (the reader polls again at the same place); once committed the
+    /// fresh table carries the children for ChildShards.
+    /// </summary>
+    private async Task<(StreamRoute Route, bool EndOfShard)> SettledEndAsync(StreamRoute route, int shardIndex)
+    {
+        if (route.Shard(shardIndex) is { IsOpen: false })
+            return (route, true);
+        var fresh = await routes.RefreshAsync(route);
+        if (fresh is not null && fresh.Shard(shardIndex) is { IsOpen: false })
+            return (fresh, true);
+        return (route, false);
+    }
+}

@@ -1,0 +1,58 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Runnel.Metadata.Migrations.Postgres
+{
+    /// <inheritdoc />
+    public partial class ReshardOperations : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "reshard_operations",
+                columns: table => new
+                {
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    StreamId = table.Column<long>(type: "bigint", nullable: false),
+                    Kind = table.Column<string>(type: "character varying(32)", maxLength: 32, nullable: false),
+                    Plan = table.Column<string>(type: "text", nullable: false),
+                    Round = table.Column<int>(type: "integer", nullable: false),
+                    Step = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    UpdatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    CompletedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    Version = table.Column<long>(type: "bigint", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_reshard_operations", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_reshard_operations_streams_StreamId",
+                        column: x => x.StreamId,
+                        principalTable: "streams",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_reshard_operations_Step",
+                table: "reshard_operations",
+                column: "Step");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_reshard_operations_StreamId",
+                table: "reshard_operations",
+                column: "StreamId");
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "reshard_operations");
+        }
+    }
+}
