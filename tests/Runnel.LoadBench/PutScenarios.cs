@@ -5,24 +5,51 @@ using System.Text.Json;
 namespace Runnel.LoadBench;
 
 /// <summary>
-/// The measuring window of a closed-loop scenario: load starts at once, requests that complete inside
-/// [warm-up end, end] are counted, and no request starts after the end.
+/// The measuring window of a closed-loop scenario: load starts at once and no request starts after the end.
+/// Requests that complete after the warm-up are counted, including those still in flight at the end, and the
+/// measured time runs from the warm-up's end to the last counted completion. So a server slower than the window
+/// (a request taking seconds) still gets a figure, and a fast one is measured over the nominal duration.
 /// </summary>
-public sealed class Window(TimeSpan warmup, TimeSpan duration)
+public sealed class Window
 {
-    private readonly long _start = Stopwatch.GetTimestamp();
+    private long _lastCompletion;
 
-    public long MeasureFrom { get; } = Stopwatch.GetTimestamp() + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+    public Window(TimeSpan warmup, TimeSpan duration)
+    {
+        var now = Stopwatch.GetTimestamp();
+        MeasureFrom = now + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+        End = now + (long)((warmup + duration).TotalSeconds * Stopwatch.Frequency);
+    }
 
-    public long End { get; } = Stopwatch.GetTimestamp() + (long)((warmup + duration).TotalSeconds * Stopwatch.Frequency);
+    public long MeasureFrom { get; }
 
-    public double MeasuredSeconds => duration.TotalSeconds;
+    public long End { get; }
 
     public bool IsOver => Stopwatch.GetTimestamp() >= End;
 
-    public bool Counts(long completedAt) => completedAt >= MeasureFrom && completedAt <= End;
+    public double MeasuredSeconds
+    {
+        get
+        {
+            var last = Interlocked.Read(ref _lastCompletion);
+            return last > MeasureFrom ? (last - MeasureFrom) / (double)Stopwatch.Frequency : 0;
+        }
+    }
 
-    public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_start);
+    public bool Counts(long completedAt)
+    {
+        if (completedAt < MeasureFrom)
+            return false;
+        var seen = Interlocked.Read(ref _lastCompletion);
+        while (completedAt > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref _lastCompletion, completedAt, seen);
+            if (previous == seen)
+                break;
+            seen = previous;
+        }
+        return true;
+    }
 }
 
 /// <summary>Counts of one producer task.</summary>
@@ -152,14 +179,15 @@ public static class PutBatchScenario
 
     internal static ScenarioResult Summarize(string name, Window window, IReadOnlyList<ProducerStats> stats, ResourceUsage resources, string? note = null)
     {
-        var seconds = window.MeasuredSeconds;
+        // No request completed after the warm-up (a server far slower than the window): no rate, not a zero.
+        var seconds = Math.Max(window.MeasuredSeconds, 1e-9);
         var requests = stats.Sum(s => s.Requests);
         var records = stats.Sum(s => s.Records);
         var bytes = stats.Sum(s => s.Bytes);
         return new ScenarioResult
         {
             Name = name,
-            Seconds = seconds,
+            Seconds = Math.Round(window.MeasuredSeconds, 3),
             Requests = requests,
             Records = records,
             Bytes = bytes,

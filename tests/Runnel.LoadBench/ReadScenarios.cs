@@ -154,9 +154,14 @@ public static class DrainScenario
         {
             await Task.WhenAll(readers);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
             detail = $"timed out after {options.DrainTimeout.TotalSeconds:0} s";
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // A reader failed (an error answer or a dropped connection): the check fails and says why.
+            detail = e.GetBaseException().Message;
         }
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var resources = await sampler.StopAsync();
@@ -174,7 +179,7 @@ public static class DrainScenario
             OutOfOrder: checks.Sum(c => c.OutOfOrder),
             Unacknowledged: checks.Sum(c => c.Unacknowledged),
             Unreadable: checks.Sum(c => c.Unreadable),
-            Detail: detail ?? readers.FirstOrDefault(r => r.IsFaulted)?.Exception?.GetBaseException().Message);
+            Detail: detail);
         return new ScenarioResult
         {
             Name = BenchOptions.Drain,

@@ -224,15 +224,21 @@ public static class ReportWriter
     }
 
     /// <summary>
-    /// A rule of thumb from the resource figures: a saturated machine means CPU; one core's worth of server CPU with
-    /// the machine not saturated means a single-threaded server; heavy iowait means the disk; otherwise the clients'
+    /// A rule of thumb from the resource figures: a saturated machine means CPU (and says so when processes other than
+    /// the server and the load generator took part of it: such a run is disturbed); heavy iowait means the disk; one
+    /// core's worth of server CPU with the machine not saturated means a single-threaded server; otherwise the clients'
     /// closed loops wait on round trips (latency-bound), or, for put-to-visible, on the poll interval.
     /// </summary>
     internal static string BoundBy(string scenario, ResourceUsage r, RunSettings settings)
     {
         var inv = CultureInfo.InvariantCulture;
+        var others = r.MachineBusyPercent / 100 * r.MachineCores - r.ServerCpuCores - r.BenchCpuCores;
         if (r.MachineBusyPercent >= 85)
-            return string.Create(inv, $"CPU: the machine is saturated (server {r.ServerCpuCores:0.0} + load generator {r.BenchCpuCores:0.0} of {r.MachineCores} cores)");
+        {
+            return others >= 0.3
+                ? string.Create(inv, $"CPU, but other processes took {others:0.0} of the {r.MachineCores} cores (disturbed run)")
+                : string.Create(inv, $"CPU: the machine is saturated (server {r.ServerCpuCores:0.0} + load generator {r.BenchCpuCores:0.0} of {r.MachineCores} cores)");
+        }
         if (r.MachineIowaitPercent >= 15)
             return string.Create(inv, $"disk: {r.MachineIowaitPercent:0}% iowait (fsync)");
         if (r.ServerCpuCores is >= 0.85 and < 1.25)

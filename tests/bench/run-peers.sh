@@ -22,7 +22,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH_DIR="$ROOT/tests/bench"
-COMMAND="tests/bench/run-peers.sh${*:+ $*}"
+COMMAND="tests/bench/run-peers.sh"
+if (($#)); then COMMAND+=$(printf ' %q' "$@"); fi
 
 ROUNDS=5
 TARGETS="runnel,kinesalite,kinesis-local,runnel-cluster,runnel-h2"

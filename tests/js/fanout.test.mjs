@@ -14,6 +14,7 @@ import {
   ListStreamConsumersCommand,
   DeregisterStreamConsumerCommand,
   SubscribeToShardCommand,
+  SplitShardCommand,
   ResourceInUseException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-kinesis';
@@ -196,6 +197,34 @@ test('deregister removes the consumer', async () => {
   await assert.rejects(
     client.send(new DescribeStreamConsumerCommand({ ConsumerARN: consumers.epsilon })),
     (e) => e instanceof ResourceNotFoundException);
+});
+
+test('a subscription to a shard that is split ends with its ChildShards', async () => {
+  const consumerArn = (await client.send(new RegisterStreamConsumerCommand({ StreamARN: streamArn, ConsumerName: 'lineage' }))).Consumer.ConsumerARN;
+  await waitFor('consumer ACTIVE', async () =>
+    (await client.send(new DescribeStreamConsumerCommand({ ConsumerARN: consumerArn }))).ConsumerDescription.ConsumerStatus === 'ACTIVE');
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 30000);
+  let children;
+  let count = 0;
+  try {
+    const out = await client.send(new SubscribeToShardCommand({ ConsumerARN: consumerArn, ShardId: shardId, StartingPosition: { Type: 'TRIM_HORIZON' } }), { abortSignal: abort.signal });
+    await client.send(new SplitShardCommand({ StreamName: streamName, ShardToSplit: shardId, NewStartingHashKey: (2n ** 127n).toString() }));
+    for await (const event of out.EventStream) {
+      if (!event.SubscribeToShardEvent) continue;
+      count += event.SubscribeToShardEvent.Records.length;
+      if (event.SubscribeToShardEvent.ChildShards?.length) {
+        children = event.SubscribeToShardEvent.ChildShards;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.ok(count > 0);
+  assert.deepEqual(children.map((c) => c.ShardId), ['shardId-000000000001', 'shardId-000000000002']);
+  assert.deepEqual(children[0].ParentShards, [shardId]);
+  await waitFor('ACTIVE', async () =>
+    (await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }))).StreamDescriptionSummary.StreamStatus === 'ACTIVE');
 });
 
 test('delete the stream', async () => {

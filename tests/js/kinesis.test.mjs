@@ -21,6 +21,10 @@ import {
   IncreaseStreamRetentionPeriodCommand,
   DecreaseStreamRetentionPeriodCommand,
   DeleteStreamCommand,
+  SplitShardCommand,
+  MergeShardsCommand,
+  UpdateShardCountCommand,
+  UpdateStreamModeCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-kinesis';
 
@@ -211,6 +215,45 @@ test('Retention is increased and decreased', async () => {
   await client.send(new DecreaseStreamRetentionPeriodCommand({ StreamName: streamName, RetentionPeriodHours: 24 }));
   const down = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
   assert.equal(down.StreamDescriptionSummary.RetentionPeriodHours, 24);
+});
+
+test('SplitShard, MergeShards and UpdateShardCount reshard with lineage; UpdateStreamMode switches the mode', async () => {
+  const active = () => waitFor('ACTIVE', async () => {
+    const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
+    return out.StreamDescriptionSummary.StreamStatus === 'ACTIVE' ? out.StreamDescriptionSummary : null;
+  });
+  await client.send(new SplitShardCommand({ StreamName: streamName, ShardToSplit: 'shardId-000000000000', NewStartingHashKey: (2n ** 126n).toString() }));
+  await active();
+
+  // Read to the end of the parent: no next iterator, and the children in ChildShards.
+  let shardIterator = await iterator('shardId-000000000000', 'TRIM_HORIZON');
+  let last;
+  for (let i = 0; i < 50 && shardIterator; i++) {
+    last = await client.send(new GetRecordsCommand({ ShardIterator: shardIterator }));
+    shardIterator = last.NextShardIterator;
+  }
+  assert.equal(shardIterator, undefined);
+  assert.deepEqual(last.ChildShards.map((c) => c.ShardId), ['shardId-000000000002', 'shardId-000000000003']);
+  assert.deepEqual(last.ChildShards[0].ParentShards, ['shardId-000000000000']);
+
+  await client.send(new MergeShardsCommand({ StreamName: streamName, ShardToMerge: 'shardId-000000000002', AdjacentShardToMerge: 'shardId-000000000003' }));
+  await active();
+  const shards = (await client.send(new ListShardsCommand({ StreamName: streamName }))).Shards;
+  const merged = shards.find((s) => s.ShardId === 'shardId-000000000004');
+  assert.equal(merged.ParentShardId, 'shardId-000000000002');
+  assert.equal(merged.AdjacentParentShardId, 'shardId-000000000003');
+  assert.match(shards.find((s) => s.ShardId === 'shardId-000000000000').SequenceNumberRange.EndingSequenceNumber, /^\d+$/);
+
+  const scaled = await client.send(new UpdateShardCountCommand({ StreamName: streamName, TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' }));
+  assert.equal(scaled.CurrentShardCount, 2);
+  assert.equal(scaled.TargetShardCount, 4);
+  const summary = await active();
+  assert.equal(summary.OpenShardCount, 4);
+
+  await client.send(new UpdateStreamModeCommand({ StreamARN: summary.StreamARN, StreamModeDetails: { StreamMode: 'ON_DEMAND' } }));
+  const onDemand = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
+  assert.equal(onDemand.StreamDescriptionSummary.StreamModeDetails.StreamMode, 'ON_DEMAND');
+  await client.send(new UpdateStreamModeCommand({ StreamARN: summary.StreamARN, StreamModeDetails: { StreamMode: 'PROVISIONED' } }));
 });
 
 test('DeleteStream removes the stream', async () => {

@@ -134,7 +134,7 @@ public sealed class ShardSubscriber(
                         foreach (var r in read.Records)
                             bytes += r.Data.Length + Encoding.UTF8.GetByteCount(r.PartitionKey);
                         budget.Take(bytes);
-                        IReadOnlyList<ChildShard>? children = read.EndOfShard ? await ChildrenAsync(shard, ct).ConfigureAwait(false) : null;
+                        IReadOnlyList<ChildShard>? children = read.EndOfShard ? await SettledChildrenAsync(shard, ct).ConfigureAwait(false) : null;
                         if (read.Records.Count > 0 || children is not null)
                         {
                             await WriteAsync(response, RecordsEvent(read.Records, shard.ShardIndex, read.NextOrdinal, read.MillisBehindLatest, children), ct).ConfigureAwait(false);
@@ -203,6 +203,27 @@ public sealed class ShardSubscriber(
             .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
             .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false);
         return placement is null ? null : new ShardWhere(shard, placement, locator.ForNode(placement));
+    }
+
+    /// <summary>
+    /// A resharding seals the parent before it commits the children (one transaction that also closes the parent's
+    /// row), so the end of a sealed shard is reported only once its row is closed and the children are known.
+    /// </summary>
+    private async Task<IReadOnlyList<ChildShard>> SettledChildrenAsync(ShardRef shard, CancellationToken ct)
+    {
+        // Bounded: the commit follows the seal within a step of the resharding workflow, or after its recovery.
+        for (var wait = 0; wait < 600; wait++)
+        {
+            await using (var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false))
+            {
+                var closed = await db.Shards.AsNoTracking()
+                    .AnyAsync(s => s.StreamId == shard.StreamId && s.ShardIndex == shard.ShardIndex && s.EndingSequenceNumber != null, ct).ConfigureAwait(false);
+                if (closed)
+                    break;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
+        }
+        return await ChildrenAsync(shard, ct).ConfigureAwait(false);
     }
 
     private async Task<IReadOnlyList<ChildShard>> ChildrenAsync(ShardRef shard, CancellationToken ct)

@@ -108,7 +108,7 @@ internal sealed partial class KinesisApi
                 await call.RespondAsync(w);
                 return;
             }
-            catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < MaxRouteAttempts)
+            catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < RouteAttemptsAfter(e))
             {
                 route = await (e is ShardSealedException ? SuccessorRouteAsync(route, shard.Index, call.Aborted) : routes.RefreshAsync(route).AsTask()) is { } fresh && RouteCache.IsWritable(fresh.Status) ? fresh : throw StreamNotFound(name);
             }
@@ -317,7 +317,7 @@ internal sealed partial class KinesisApi
                 batch.Ordinal[indexes[j]] = result.FirstOrdinal + (ulong)j;
             }
         }
-        catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < MaxRouteAttempts)
+        catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < RouteAttemptsAfter(e))
         {
             var fresh = e is ShardSealedException ? await SuccessorRouteAsync(route, shard.Index, ct) : await routes.RefreshAsync(route);
             if (fresh is null || !RouteCache.IsWritable(fresh.Status))

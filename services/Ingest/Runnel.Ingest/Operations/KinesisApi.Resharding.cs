@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
+using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Resharding;
@@ -24,6 +25,14 @@ internal sealed partial class KinesisApi
     /// <summary>How long a write to a sealed shard waits for its children to take over before it fails.</summary>
     private static readonly TimeSpan SuccessorWait = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan SuccessorPoll = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// Attempts allowed for a write that met a sealed shard: each seal is followed by a wait for the commit that
+    /// replaces the shard, and a multi-round UpdateShardCount may seal the successors again in turn.
+    /// </summary>
+    private const int MaxSealedAttempts = 8;
+
+    private static int RouteAttemptsAfter(Exception e) => e is ShardSealedException ? MaxSealedAttempts : MaxRouteAttempts;
 
     private sealed class ReshardRequest
     {
@@ -258,15 +267,16 @@ internal sealed partial class KinesisApi
     /// </summary>
     private async Task<StreamRoute?> SuccessorRouteAsync(StreamRoute route, int shardIndex, CancellationToken ct)
     {
-        var deadline = time.GetUtcNow() + SuccessorWait;
+        // Real time, not the injectable clock: this waits for another component's progress.
+        var deadline = Environment.TickCount64 + (long)SuccessorWait.TotalMilliseconds;
         while (true)
         {
             var fresh = await routes.RefreshAsync(route);
             if (fresh is null || !RouteCache.IsWritable(fresh.Status) || fresh.Shard(shardIndex) is not { IsOpen: true })
                 return fresh;
-            if (time.GetUtcNow() >= deadline)
+            if (Environment.TickCount64 >= deadline)
                 return fresh;
-            await Task.Delay(SuccessorPoll, time, ct);
+            await Task.Delay(SuccessorPoll, ct);
         }
     }
 

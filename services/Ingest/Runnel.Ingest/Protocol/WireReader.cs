@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Formats.Cbor;
 using System.Text;
@@ -325,6 +326,9 @@ internal ref struct WireReader
     }
 
     /// <summary>Strict base64: length a multiple of 4, only the standard alphabet, padding only at the end.</summary>
+    private static readonly SearchValues<byte> Base64Alphabet =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"u8);
+
     private static void CheckBase64(ReadOnlySpan<byte> text)
     {
         if (text.Length % 4 != 0)
@@ -334,14 +338,11 @@ internal ref struct WireReader
             padStart--;
         if (padStart > 0 && text[padStart - 1] == '=')
             padStart--;
-        for (var i = 0; i < text.Length; i++)
-        {
-            var c = text[i];
-            var ok = c is >= (byte)'A' and <= (byte)'Z' or >= (byte)'a' and <= (byte)'z' or >= (byte)'0' and <= (byte)'9' or (byte)'+' or (byte)'/'
-                || (c == '=' && i >= padStart);
-            if (!ok)
-                throw BlobError(Encoding.UTF8.GetString(text), $"Invalid Base64 character: '{(char)c}'");
-        }
+        // Everything before the padding must be in the alphabet; the padding itself is '=' by construction.
+        // The vectorised search keeps validation of a 1 MiB record to a few microseconds.
+        var bad = text[..padStart].IndexOfAnyExcept(Base64Alphabet);
+        if (bad >= 0)
+            throw BlobError(Encoding.UTF8.GetString(text), $"Invalid Base64 character: '{(char)text[bad]}'");
     }
 
     private static KinesisException BlobError(string text, string reason)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Runnel.Core.Hashing;
 
 namespace Runnel.Ingest.Resharding;
@@ -7,14 +8,17 @@ namespace Runnel.Ingest.Resharding;
 /// <summary>A new shard: its index, inclusive hash-key range (decimal text) and one or two parents.</summary>
 public sealed record ReshardChild(int Index, string Start, string End, int Parent, int? AdjacentParent)
 {
+    [JsonIgnore]
     public HashKeyRange Range => new(UInt128.Parse(Start, CultureInfo.InvariantCulture), UInt128.Parse(End, CultureInfo.InvariantCulture));
 
+    [JsonIgnore]
     public IEnumerable<int> Parents => AdjacentParent is { } a ? [Parent, a] : [Parent];
 }
 
 /// <summary>One seal-and-replace step: every parent named by a child closes, every child opens.</summary>
 public sealed record ReshardRound(IReadOnlyList<ReshardChild> Children)
 {
+    [JsonIgnore]
     public IReadOnlyList<int> Parents => [.. Children.SelectMany(c => c.Parents).Distinct().Order()];
 }
 
@@ -23,6 +27,7 @@ public sealed record ReshardPlan(IReadOnlyList<ReshardRound> Rounds)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    [JsonIgnore]
     public int NewShardCount => Rounds.Sum(r => r.Children.Count);
 
     public string Serialize() => JsonSerializer.Serialize(this, Json);
