@@ -17,11 +17,14 @@ public sealed class SkeletonHostTests
     {
         var port = FreePorts.Get();
         var baseAddress = new Uri($"http://127.0.0.1:{port}/");
+        // Every host checks the metadata store for readiness, and FanOut keeps its consumer registry there.
+        await using var metadata = await PostgresDatabase.CreateAsync(route, Ct);
         await using var host = await ProcessHost.StartAsync(new ProcessHostOptions(
             route,
             RepositoryPaths.ServiceAssembly(assembly),
             baseAddress,
-            [$"--urls={baseAddress}", $"--Runnel:NodeName={route}-test-0"]), Ct);
+            [$"--urls={baseAddress}", $"--Runnel:NodeName={route}-test-0",
+             "--Metadata:Provider=Postgres", $"--ConnectionStrings:Metadata={metadata.ConnectionString}"]), Ct);
 
         using var http = new HttpClient { BaseAddress = baseAddress };
         using var status = await http.GetAsync($"v1/{route}/status", Ct);

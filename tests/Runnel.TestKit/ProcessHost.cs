@@ -27,6 +27,7 @@ public sealed record ProcessHostOptions(string Name, string AssemblyPath, Uri Ba
 public sealed class ProcessHost : IAsyncDisposable
 {
     private const int MaxOutputLines = 4000;
+    private const int SigInt = 2;
     private const int SigTerm = 15;
 
     private readonly Queue<string> _output = new();
@@ -200,6 +201,38 @@ public sealed class ProcessHost : IAsyncDisposable
         {
             await KillAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// SIGINT, as Ctrl-C in a terminal sends, and waits up to <paramref name="timeout"/> for the process to end by
+    /// itself. Returns its exit code, or null when it did not end in time (it is then killed).
+    /// </summary>
+    public async Task<int?> InterruptAsync(TimeSpan timeout)
+    {
+        var process = _process;
+        if (process is null || process.HasExited)
+        {
+            return process?.ExitCode;
+        }
+
+        if (OperatingSystem.IsWindows() || NativeMethods.Kill(process.Id, SigInt) != 0)
+        {
+            throw new InvalidOperationException($"SIGINT could not be sent to {Options.Name}.");
+        }
+
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync().ConfigureAwait(false);
+            return null;
+        }
+
+        Append($"----- {Options.Name} interrupted (exit code {process.ExitCode})");
+        return process.ExitCode;
     }
 
     /// <summary>Kills (SIGKILL) and starts again with the same arguments, environment and port.</summary>
