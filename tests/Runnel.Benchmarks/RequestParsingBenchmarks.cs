@@ -1,15 +1,16 @@
 using System.Formats.Cbor;
 using System.Text;
 using BenchmarkDotNet.Attributes;
+using Runnel.Ingest.Operations;
 using Runnel.Ingest.Protocol;
 
 namespace Runnel.Benchmarks;
 
 /// <summary>
-/// Reading request bodies with the service's <see cref="WireReader"/>, driven member by member the way the
-/// operations read them (validation is not included). A JSON body is decoded in place (base64 shrinks into the
-/// body buffer), so each JSON run first copies the request into a work buffer, as the endpoint copies it from the
-/// socket; <see cref="CopyPutRecords500"/> is that copy alone.
+/// The service's own request parsers (<see cref="KinesisApi"/>: read and validate, before any stream lookup).
+/// A JSON body is decoded in place (base64 shrinks into the body buffer), so each JSON run first copies the
+/// request into a work buffer, as the endpoint copies it from the socket; <see cref="CopyPutRecords500"/> is that
+/// copy alone.
 /// </summary>
 [MemoryDiagnoser]
 public class RequestParsingBenchmarks
@@ -22,13 +23,6 @@ public class RequestParsingBenchmarks
     private byte[] _putRecordJson = null!;
     private byte[] _getRecordsJson = null!;
     private byte[] _work = null!;
-
-    internal struct ParsedRecord
-    {
-        public string? PartitionKey;
-        public ReadOnlyMemory<byte>? Data;
-        public string? ExplicitHashKey;
-    }
 
     [GlobalSetup]
     public void Setup()
@@ -82,92 +76,29 @@ public class RequestParsingBenchmarks
     public int ParsePutRecords500Json()
     {
         _putRecordsJson.CopyTo(_work, 0);
-        return ParsePutRecords(_work, _putRecordsJson.Length, WireFormat.Json);
+        var (name, records) = KinesisApi.ParsePutRecords(_work, _putRecordsJson.Length, WireFormat.Json);
+        return name.Length + records.Count;
     }
 
     [Benchmark]
-    public int ParsePutRecords500Cbor() => ParsePutRecords(_putRecordsCbor, _putRecordsCbor.Length, WireFormat.Cbor);
+    public int ParsePutRecords500Cbor()
+    {
+        var (name, records) = KinesisApi.ParsePutRecords(_putRecordsCbor, _putRecordsCbor.Length, WireFormat.Cbor);
+        return name.Length + records.Count;
+    }
 
     [Benchmark]
     public int ParsePutRecordJson()
     {
         _putRecordJson.CopyTo(_work, 0);
-        var r = WireReader.Create(_work, _putRecordJson.Length, WireFormat.Json);
-        string? name = null;
-        var record = new ParsedRecord();
-        r.ReadRequestStart();
-        while (r.TryReadPropertyName(out var member))
-        {
-            if (member.SequenceEqual("StreamName"u8))
-                name = r.ReadString();
-            else
-                ReadRecordMember(ref r, member, ref record);
-        }
-        r.ReadRequestEnd();
-        return name!.Length + record.Data!.Value.Length;
+        var (name, record) = KinesisApi.ParsePutRecord(_work, _putRecordJson.Length, WireFormat.Json);
+        return name.Length + record.Data!.Value.Length;
     }
 
     [Benchmark]
     public long ParseGetRecordsJson()
     {
-        var r = WireReader.Create(_getRecordsJson, _getRecordsJson.Length, WireFormat.Json);
-        string? iterator = null;
-        long? limit = null;
-        r.ReadRequestStart();
-        while (r.TryReadPropertyName(out var member))
-        {
-            if (member.SequenceEqual("ShardIterator"u8))
-                iterator = r.ReadString();
-            else if (member.SequenceEqual("Limit"u8))
-                limit = r.ReadInteger();
-            else
-                r.Skip();
-        }
-        r.ReadRequestEnd();
+        var (iterator, limit, _) = KinesisApi.ParseGetRecords(_getRecordsJson, _getRecordsJson.Length, WireFormat.Json);
         return iterator!.Length + limit!.Value;
-    }
-
-    private static int ParsePutRecords(byte[] body, int length, WireFormat format)
-    {
-        string? name = null;
-        List<ParsedRecord>? records = null;
-        var r = WireReader.Create(body, length, format);
-        r.ReadRequestStart();
-        while (r.TryReadPropertyName(out var member))
-        {
-            if (member.SequenceEqual("StreamName"u8))
-                name = r.ReadString();
-            else if (member.SequenceEqual("Records"u8))
-            {
-                if (!r.ReadStartArray())
-                    continue;
-                // As the service does: a list that starts small and grows with the batch.
-                records = new List<ParsedRecord>(64);
-                while (r.TryReadArrayItem())
-                {
-                    var record = new ParsedRecord();
-                    if (r.ReadStartObject())
-                        while (r.TryReadPropertyName(out var field))
-                            ReadRecordMember(ref r, field, ref record);
-                    records.Add(record);
-                }
-            }
-            else
-                r.Skip();
-        }
-        r.ReadRequestEnd();
-        return name!.Length + records!.Count;
-    }
-
-    private static void ReadRecordMember(ref WireReader r, ReadOnlySpan<byte> name, ref ParsedRecord record)
-    {
-        if (name.SequenceEqual("Data"u8))
-            record.Data = r.ReadBlob();
-        else if (name.SequenceEqual("PartitionKey"u8))
-            record.PartitionKey = r.ReadString();
-        else if (name.SequenceEqual("ExplicitHashKey"u8))
-            record.ExplicitHashKey = r.ReadString();
-        else
-            r.Skip();
     }
 }

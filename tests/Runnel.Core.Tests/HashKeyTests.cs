@@ -23,6 +23,26 @@ public class HashKeyTests
         Assert.NotEqual(first, HashKeys.FromPartitionKey(key[..^1]));
     }
 
+    [Fact]
+    public void Partition_key_hash_equals_the_platform_md5_at_every_padding_boundary()
+    {
+        // Every UTF-8 length from 0 to 768 bytes: one-block and two-block paddings, exact multiples of 64,
+        // and keys of 1-, 2- and 3-byte characters.
+        var random = new Random(7);
+        foreach (var unit in new[] { "k", "\u00e9", "\uD55C" })
+        {
+            for (var chars = 0; chars <= HashKeys.MaxPartitionKeyLength; chars++)
+            {
+                var key = string.Concat(Enumerable.Repeat(unit, chars));
+                if (chars > 0 && unit == "k")
+                    key = string.Create(chars, random, static (span, r) => { for (var i = 0; i < span.Length; i++) span[i] = (char)r.Next(32, 127); });
+                var expected = System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(
+                    System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+                Assert.Equal(expected, HashKeys.FromPartitionKey(key));
+            }
+        }
+    }
+
     [Theory]
     [InlineData("0", true)]
     [InlineData("340282366920938463463374607431768211455", true)]

@@ -155,8 +155,11 @@ public sealed class RecordingLocator(IShardStoreLocator inner) : IShardStoreLoca
 
     public IShardStore ForNode(string nodeId) => new Recording(inner.ForNode(nodeId), this);
 
-    private sealed class Recording(IShardStore store, RecordingLocator owner) : IShardStore
+    private sealed class Recording(IShardStore store, RecordingLocator owner) : IShardStore, IShardTail
     {
+        public IAsyncEnumerable<TailPosition> WatchAsync(ShardRef shard, ulong fromOrdinal, CancellationToken ct) =>
+            ((IShardTail)store).WatchAsync(shard, fromOrdinal, ct);
+
         public Task OpenShardAsync(ShardRef shard, long epoch, ShardSettings settings, CancellationToken ct)
         {
             owner.Settings[shard] = settings;

@@ -19,8 +19,13 @@ public sealed record BenchOptions
     public const string Drain = "drain";
     public const string PutSingle = "put-single";
     public const string Latency = "latency";
+    public const string Soak = "soak";
 
+    /// <summary>The scenarios of a default run (and of the comparison report).</summary>
     public static readonly IReadOnlyList<string> AllScenarios = [PutBatch, Drain, PutSingle, Latency];
+
+    /// <summary>Every scenario; the soak runs only when asked for, it takes minutes.</summary>
+    public static readonly IReadOnlyList<string> KnownScenarios = [.. AllScenarios, Soak];
 
     public required Uri Endpoint { get; init; }
 
@@ -46,6 +51,12 @@ public sealed record BenchOptions
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
 
     public TimeSpan LatencyDuration { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the soak puts batches (after <see cref="Warmup"/>).</summary>
+    public TimeSpan SoakDuration { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Interval between the soak's samples of the server's resident memory.</summary>
+    public TimeSpan SoakSampleInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Single records per second the latency producer sends (spread over the shards by random keys).</summary>
     public int LatencyRate { get; init; } = 100;
@@ -77,7 +88,8 @@ public sealed record BenchOptions
           --endpoint URL          required, e.g. http://127.0.0.1:4700
           --target NAME           label in the results (default: host:port)
           --http 1.1|2            HTTP/1.1 keep-alive (default) or HTTP/2 (h2c prior knowledge on http://)
-          --scenarios LIST        comma list of put-batch,drain,put-single,latency (default: all; drain needs put-batch)
+          --scenarios LIST        comma list of put-batch,drain,put-single,latency,soak (default: all but soak;
+                                  drain needs put-batch)
           --shards N              shards per stream (4)
           --record-bytes N        data bytes per record (1024, at least 12)
           --clients N             concurrent clients of the put scenarios (8)
@@ -85,6 +97,8 @@ public sealed record BenchOptions
           --duration S            measured seconds per put scenario (10)
           --warmup S              seconds of load before measuring (2)
           --latency-duration S    seconds of the put-to-visible scenario (10)
+          --soak-minutes M        soak: minutes of PutRecords load after the warm-up (10)
+          --soak-sample-seconds S soak: interval between samples of the server's RSS (5)
           --latency-rate N        records per second in the put-to-visible scenario (100)
           --poll-ms N             GetRecords polling interval of the put-to-visible scenario (20)
           --drain-timeout S       give up draining after this long (300)
@@ -115,8 +129,8 @@ public sealed record BenchOptions
             ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : [.. AllScenarios];
         foreach (var s in scenarios)
-            if (!AllScenarios.Contains(s))
-                throw new ArgumentException($"Unknown scenario '{s}'; known: {string.Join(", ", AllScenarios)}.");
+            if (!KnownScenarios.Contains(s))
+                throw new ArgumentException($"Unknown scenario '{s}'; known: {string.Join(", ", KnownScenarios)}.");
         if (scenarios.Contains(Drain) && !scenarios.Contains(PutBatch))
             throw new ArgumentException("The drain scenario reads what put-batch wrote: list put-batch too.");
         var options = new BenchOptions
@@ -130,7 +144,7 @@ public sealed record BenchOptions
                 var other => throw new ArgumentException($"--http must be 1.1 or 2, got '{other}'."),
             },
             // Fixed order: drain reads the put-batch stream, so put-batch always runs first.
-            Scenarios = [.. AllScenarios.Where(scenarios.Contains)],
+            Scenarios = [.. KnownScenarios.Where(scenarios.Contains)],
             Shards = values.Int("shards", 4, 1, 1000),
             RecordBytes = values.Int("record-bytes", 1024, RecordLayout.IdBytes, 1024 * 1024),
             Clients = values.Int("clients", 8, 1, 1024),
@@ -138,6 +152,8 @@ public sealed record BenchOptions
             Duration = values.Seconds("duration", 10),
             Warmup = values.Seconds("warmup", 2, allowZero: true),
             LatencyDuration = values.Seconds("latency-duration", 10),
+            SoakDuration = values.Seconds("soak-minutes", 10) * 60,
+            SoakSampleInterval = values.Seconds("soak-sample-seconds", 5),
             LatencyRate = values.Int("latency-rate", 100, 1, 100_000),
             PollInterval = TimeSpan.FromMilliseconds(values.Int("poll-ms", 20, 1, 10_000)),
             DrainTimeout = values.Seconds("drain-timeout", 300),

@@ -57,6 +57,20 @@ public static class BenchRunner
                 await admin.DeleteAsync(stream, cancellationToken);
         }
 
+        if (scenarios.Contains(BenchOptions.Soak))
+        {
+            var stream = $"{options.StreamPrefix}-{runId}-soak";
+            await admin.CreateAsync(stream, options.Shards, cancellationToken);
+            var soak = await SoakScenario.RunAsync(options, stream, cancellationToken);
+            Report(result, soak);
+            if (soak.Soak is { } m)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    soak RSS: first {m.FirstRssMiB:N0} MiB, peak {m.PeakRssMiB:N0} MiB, last {m.LastRssMiB:N0} MiB, " +
+                    $"slope {m.SlopeMiBPerMinute:+0.0;-0.0;0.0} MiB/min over {m.MinutesMeasured:N1} min after the warm-up ({m.Samples.Count} samples)"));
+            if (!options.KeepStreams)
+                await admin.DeleteAsync(stream, cancellationToken);
+        }
+
         if (options.JsonPath is { } path)
         {
             if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder)

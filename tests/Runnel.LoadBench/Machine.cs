@@ -148,6 +148,9 @@ public sealed class ResourceSampler : IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>Resident memory of a process in KiB (0 when it is gone).</summary>
+    public static long RssKb(int pid) => Status(pid, "VmRSS:");
+
     private static long Status(int pid, string key)
     {
         try

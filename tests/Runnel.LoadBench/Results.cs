@@ -17,6 +17,22 @@ public sealed record ResourceUsage(
     double MachineIowaitPercent,
     double ServerWriteMiB);
 
+/// <summary>
+/// The soak's memory figures: the server's resident memory sampled at a fixed interval over the whole run, and the
+/// least-squares slope over the samples taken after the warm-up (memory that keeps growing shows as a positive slope).
+/// </summary>
+public sealed record SoakSummary(
+    double SampleSeconds,
+    double FirstRssMiB,
+    double PeakRssMiB,
+    double LastRssMiB,
+    double SlopeMiBPerMinute,
+    double MinutesMeasured,
+    IReadOnlyList<RssSample> Samples);
+
+/// <summary>Seconds since the soak started, and the server's resident memory then.</summary>
+public sealed record RssSample(double Seconds, double RssMiB);
+
 /// <summary>The drain's check that every acknowledged record was read exactly once and in order.</summary>
 public sealed record Verification(
     bool Passed,
@@ -48,6 +64,7 @@ public sealed record ScenarioResult
     public long FailedRecords { get; init; }
     public Verification? Verification { get; init; }
     public ResourceUsage? Resources { get; init; }
+    public SoakSummary? Soak { get; init; }
     public string? Note { get; init; }
 }
 

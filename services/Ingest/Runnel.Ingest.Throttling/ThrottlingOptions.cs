@@ -72,14 +72,15 @@ public sealed class ThrottlingOptions
             o.LargeReadPenalty ?? Shard.LargeReadPenalty);
     }
 
-    // Rates from the managed service's documentation. ListShards is per stream; the others are
-    // per account, and a deployment serves one account.
+    // Rates from the managed service's documentation. ListShards is per stream (checked once the
+    // operation knows its stream); the others are per account, and a deployment serves one account.
     private static Dictionary<string, ControlPlaneLimit> DefaultControlPlane() => new(StringComparer.Ordinal)
     {
         ["CreateStream"] = new() { PerSecond = 5 },
         ["DeleteStream"] = new() { PerSecond = 5 },
         ["SplitShard"] = new() { PerSecond = 5 },
         ["MergeShards"] = new() { PerSecond = 5 },
+        ["UpdateShardCount"] = new() { PerSecond = 10 },
         ["DescribeStream"] = new() { PerSecond = 10 },
         ["DescribeStreamSummary"] = new() { PerSecond = 20 },
         ["RegisterStreamConsumer"] = new() { PerSecond = 5 },

@@ -235,8 +235,61 @@ internal sealed class LogWriter : IAsyncDisposable
             RandomAccess.FlushToDisk(logs[0].Tail.Handle);
             return;
         }
-        // Independent files: their fsyncs overlap in the device queue instead of waiting for each other.
-        Parallel.ForEach(logs, static log => RandomAccess.FlushToDisk(log.Tail.Handle));
+        // Independent files: their fsyncs overlap in the device queue instead of waiting for each other. The
+        // writer syncs the first file itself and hands the others to the thread pool. An fsync takes a third of
+        // a millisecond or more, so waiting blocks at once instead of spinning (Parallel.ForEach's spin-wait
+        // cost a few percent of the CPU of small commits).
+        var sync = new ParallelSync(logs.Count - 1);
+        for (var i = 1; i < logs.Count; i++)
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Sync.Run(s.Handle), (Sync: sync, logs[i].Tail.Handle), preferLocal: false);
+        Exception? first = null;
+        try
+        {
+            RandomAccess.FlushToDisk(logs[0].Tail.Handle);
+        }
+        catch (Exception e)
+        {
+            first = e;
+        }
+        sync.Wait();
+        if (first is not null)
+            throw first;
+        sync.ThrowIfFailed();
+    }
+
+    /// <summary>Fsyncs running on pool threads for one commit; the writer waits for all of them.</summary>
+    private sealed class ParallelSync(int count)
+    {
+        private readonly ManualResetEventSlim _done = new(false, spinCount: 0);
+        private int _remaining = count;
+        private Exception? _error;
+
+        public void Run(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+        {
+            try
+            {
+                RandomAccess.FlushToDisk(handle);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, e, null);
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref _remaining) == 0)
+                    _done.Set();
+            }
+        }
+
+        // Not disposed: the event never creates a kernel handle (only Wait/Set are used), and disposing it could race
+        // with the pool thread that is still returning from Set.
+        public void Wait() => _done.Wait();
+
+        public void ThrowIfFailed()
+        {
+            if (_error is { } e)
+                throw e;
+        }
     }
 
     /// <summary>Relaxed policy: fsync everything written since the last sync and move the flushed checkpoints.</summary>

@@ -16,6 +16,7 @@ public abstract class MetadataDbContext(DbContextOptions options) : DbContext(op
     public DbSet<AccessKeyEntity> AccessKeys => Set<AccessKeyEntity>();
     public DbSet<AuditEntryEntity> AuditEntries => Set<AuditEntryEntity>();
     public DbSet<ReshardOperationEntity> ReshardOperations => Set<ReshardOperationEntity>();
+    public DbSet<EventSourceMappingEntity> EventSourceMappings => Set<EventSourceMappingEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(MetadataDbContext).Assembly);

@@ -120,7 +120,7 @@ public static class Extensions
     private static void ConfigureOpenTelemetry(this IHostApplicationBuilder builder)
     {
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"] ?? builder.Environment.ApplicationName;
-        builder.Services.AddOpenTelemetry()
+        var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: ServiceIdentity.From(builder.Configuration).NodeName))
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
@@ -128,18 +128,20 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter(TelemetryPrefix)
                 .AddMeter("MassTransit")
-                .AddPrometheusExporter())
-            .WithTracing(tracing => tracing
-                .AddSource(builder.Environment.ApplicationName)
-                .AddSource(TelemetryPrefix)
-                .AddSource("MassTransit")
-                .AddAspNetCoreInstrumentation(o =>
-                    o.Filter = ctx => !ctx.Request.Path.StartsWithSegments("/health") && !ctx.Request.Path.StartsWithSegments(MetricsPath))
-                .AddHttpClientInstrumentation());
+                .AddPrometheusExporter());
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            // Spans are recorded only when they go somewhere: without an exporter every request would still
+            // create, tag and drop an activity (a few percent of the CPU of a small PutRecord call).
+            otel.WithTracing(tracing => tracing
+                    .AddSource(builder.Environment.ApplicationName)
+                    .AddSource(TelemetryPrefix)
+                    .AddSource("MassTransit")
+                    .AddAspNetCoreInstrumentation(o =>
+                        o.Filter = ctx => !ctx.Request.Path.StartsWithSegments("/health") && !ctx.Request.Path.StartsWithSegments(MetricsPath))
+                    .AddHttpClientInstrumentation())
+                .UseOtlpExporter();
         }
     }
 

@@ -14,6 +14,12 @@ public sealed record ClusterOptions
     public IReadOnlyList<string> StoreArguments { get; init; } = [];
 
     public IReadOnlyList<string> IngestArguments { get; init; } = [];
+
+    /// <summary>FanOut processes; with any, Ingest forwards the consumer operations to the first.</summary>
+    public int FanOutReplicas { get; init; }
+
+    /// <summary>Extra arguments for every FanOut process (e.g. <c>--ConnectionStrings:Redis=...</c>).</summary>
+    public IReadOnlyList<string> FanOutArguments { get; init; } = [];
 }
 
 /// <summary>
@@ -36,6 +42,7 @@ public sealed class RunnelCluster : IAsyncDisposable
     };
 
     private readonly List<ProcessHost> _nodes = [];
+    private readonly List<ProcessHost> _fanOuts = [];
     private readonly TempDirectory _data = new("cluster");
 
     private RunnelCluster(PostgresDatabase database) => Database = database;
@@ -45,6 +52,8 @@ public sealed class RunnelCluster : IAsyncDisposable
     public ProcessHost Ingest { get; private set; } = null!;
 
     public IReadOnlyList<ProcessHost> StoreNodes => _nodes;
+
+    public IReadOnlyList<ProcessHost> FanOuts => _fanOuts;
 
     /// <summary>The public Kinesis endpoint (Ingest).</summary>
     public Uri Endpoint => Ingest.BaseAddress;
@@ -84,7 +93,7 @@ public sealed class RunnelCluster : IAsyncDisposable
             throw new InvalidOperationException("The metadata migrator failed.\n" + migrator.Describe("migrate"));
         }
 
-        var ports = FreePorts.Get(options.StoreNodes + 1);
+        var ports = FreePorts.Get(options.StoreNodes + 1 + options.FanOutReplicas);
         var storeDll = RepositoryPaths.ServiceAssembly("Runnel.ShardStore");
         var starts = new List<Task<ProcessHost>>();
         for (var i = 0; i < options.StoreNodes; i++)
@@ -121,6 +130,15 @@ public sealed class RunnelCluster : IAsyncDisposable
         await Wait.UntilAsync(async () => await RegisteredNodesAsync(cancellationToken) >= options.StoreNodes,
             TimeSpan.FromSeconds(30), $"{options.StoreNodes} ShardStore nodes to register", TimeSpan.FromMilliseconds(100), cancellationToken);
 
+        for (var i = 0; i < options.FanOutReplicas; i++)
+        {
+            var address = new Uri($"http://127.0.0.1:{ports[options.StoreNodes + 1 + i]}");
+            _fanOuts.Add(await ProcessHost.StartAsync(new ProcessHostOptions(
+                $"fanout-{i + 1}", RepositoryPaths.ServiceAssembly("Runnel.FanOut"), address,
+                [$"--urls={address}", .. metadata, .. options.FanOutArguments])
+            { Environment = ChildEnvironment }, cancellationToken));
+        }
+
         var ingestAddress = new Uri($"http://127.0.0.1:{ports[0]}");
         Ingest = await ProcessHost.StartAsync(new ProcessHostOptions(
             "ingest", RepositoryPaths.ServiceAssembly("Runnel.Ingest"), ingestAddress,
@@ -128,6 +146,7 @@ public sealed class RunnelCluster : IAsyncDisposable
                 $"--urls={ingestAddress}",
                 $"--Runnel:IteratorSigningKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
                 .. metadata,
+                .. _fanOuts.Take(1).Select(f => $"--FanOut:Address={f.BaseAddress}"),
                 .. options.IngestArguments,
             ])
         { Environment = ChildEnvironment }, cancellationToken);
@@ -166,7 +185,7 @@ public sealed class RunnelCluster : IAsyncDisposable
     public string Describe()
     {
         var text = new StringBuilder();
-        foreach (var host in _nodes.Append(Ingest).OfType<ProcessHost>())
+        foreach (var host in _nodes.Concat(_fanOuts).Append(Ingest).OfType<ProcessHost>())
         {
             text.Append("===== ").Append(host).AppendLine(" =====").AppendLine(Tail(host.Output, 150));
         }
@@ -185,6 +204,11 @@ public sealed class RunnelCluster : IAsyncDisposable
         if (Ingest is not null)
         {
             await Ingest.DisposeAsync();
+        }
+
+        foreach (var fanOut in _fanOuts)
+        {
+            await fanOut.DisposeAsync();
         }
 
         foreach (var node in _nodes)

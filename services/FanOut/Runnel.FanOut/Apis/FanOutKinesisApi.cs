@@ -6,14 +6,13 @@ using Runnel.FanOut.Subscriptions;
 namespace Runnel.FanOut.Apis;
 
 /// <summary>
-/// The five consumer operations of the Kinesis API in its JSON 1.1 form, as one function the public endpoint calls:
-/// in process in Standalone, and behind <c>POST /v1/fanout/kinesis</c> (same headers and body as the public request)
-/// when FanOut runs on its own. Errors before a subscription's stream starts are answered in the AWS shape.
+/// The five consumer operations of the Kinesis API in its JSON 1.1 and CBOR 1.1 forms, as one function the public
+/// endpoint calls: in process in Standalone, and behind <c>POST /v1/fanout/kinesis</c> (same target header, content
+/// type and body as the public request) when FanOut runs on its own. Answers, SubscribeToShard's event payloads and
+/// errors before a subscription's stream starts are in the request's format and the AWS shape.
 /// </summary>
 public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber subscriber, SubscriptionManager subscriptions, ILogger<FanOutKinesisApi> logger)
 {
-    private const string JsonContentType = "application/x-amz-json-1.1";
-
     public static readonly IReadOnlySet<string> Operations = new HashSet<string>(StringComparer.Ordinal)
     {
         "RegisterStreamConsumer", "DeregisterStreamConsumer", "DescribeStreamConsumer", "ListStreamConsumers", "SubscribeToShard",
@@ -21,49 +20,49 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
 
     public static bool Handles(string operation) => Operations.Contains(operation);
 
-    /// <summary>Runs <paramref name="operation"/> on a JSON request body and writes the whole answer to the response.</summary>
-    public async Task HandleAsync(string operation, ReadOnlyMemory<byte> body, HttpContext http)
+    /// <summary>Runs <paramref name="operation"/> on a request body and writes the whole answer to the response.</summary>
+    public async Task HandleAsync(string operation, ReadOnlyMemory<byte> body, HttpContext http, ConsumerWireFormat format = ConsumerWireFormat.Json)
     {
         var ct = http.RequestAborted;
         try
         {
-            using var doc = body.IsEmpty ? JsonDocument.Parse("{}") : JsonDocument.Parse(body);
+            using var doc = ConsumerWire.Parse(body, format);
             var q = doc.RootElement;
             if (q.ValueKind != JsonValueKind.Object)
-                throw KinesisException.Serialization("The request body must be a JSON object.");
+                throw KinesisException.Serialization("Start of structure or map expected.");
             switch (operation)
             {
                 case "RegisterStreamConsumer":
                 {
                     var c = await registry.RegisterAsync(Str(q, "StreamARN"), Str(q, "ConsumerName"), ct).ConfigureAwait(false);
-                    await RespondAsync(http, w => { w.WritePropertyName("Consumer"); WriteConsumer(w, c, withStream: false); }).ConfigureAwait(false);
+                    await RespondAsync(http, format, w => { WriteConsumer(w, "Consumer", c, withStream: false); }).ConfigureAwait(false);
                     break;
                 }
                 case "DescribeStreamConsumer":
                 {
                     var c = await registry.DescribeAsync(Str(q, "StreamARN"), Str(q, "ConsumerName"), Str(q, "ConsumerARN"), ct).ConfigureAwait(false);
-                    await RespondAsync(http, w => { w.WritePropertyName("ConsumerDescription"); WriteConsumer(w, c, withStream: true); }).ConfigureAwait(false);
+                    await RespondAsync(http, format, w => { WriteConsumer(w, "ConsumerDescription", c, withStream: true); }).ConfigureAwait(false);
                     break;
                 }
                 case "DeregisterStreamConsumer":
                 {
                     var c = await registry.DeregisterAsync(Str(q, "StreamARN"), Str(q, "ConsumerName"), Str(q, "ConsumerARN"), ct).ConfigureAwait(false);
                     subscriptions.EndConsumer(c.Arn);
-                    await RespondAsync(http, _ => { }).ConfigureAwait(false);
+                    await RespondAsync(http, format, _ => { }).ConfigureAwait(false);
                     break;
                 }
                 case "ListStreamConsumers":
                 {
                     int? max = q.TryGetProperty("MaxResults", out var m) && m.ValueKind == JsonValueKind.Number ? m.GetInt32() : null;
                     var page = await registry.ListAsync(Str(q, "StreamARN"), max, Str(q, "NextToken"), ct).ConfigureAwait(false);
-                    await RespondAsync(http, w =>
+                    await RespondAsync(http, format, w =>
                     {
-                        w.WriteStartArray("Consumers");
+                        w.StartArray("Consumers");
                         foreach (var c in page.Consumers)
-                            WriteConsumer(w, c, withStream: false);
-                        w.WriteEndArray();
+                            WriteConsumer(w, null, c, withStream: false);
+                        w.EndArray();
                         if (page.NextToken is not null)
-                            w.WriteString("NextToken", page.NextToken);
+                            w.String("NextToken", page.NextToken);
                     }).ConfigureAwait(false);
                     break;
                 }
@@ -77,7 +76,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
                             : null;
                         start = new StartingPosition(Str(p, "Type"), Str(p, "SequenceNumber"), at);
                     }
-                    await subscriber.SubscribeAsync(new SubscribeRequest(Str(q, "ConsumerARN"), Str(q, "ShardId"), start), http.Response, ct).ConfigureAwait(false);
+                    await subscriber.SubscribeAsync(new SubscribeRequest(Str(q, "ConsumerARN"), Str(q, "ShardId"), start), http.Response, format, ct).ConfigureAwait(false);
                     break;
                 }
                 default:
@@ -87,12 +86,12 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
         catch (KinesisException e)
         {
             if (!http.Response.HasStarted)
-                await ErrorAsync(http, e.Type, e.Message, e.StatusCode).ConfigureAwait(false);
+                await ErrorAsync(http, format, e.Type, e.Message, e.StatusCode).ConfigureAwait(false);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
             if (!http.Response.HasStarted)
-                await ErrorAsync(http, ErrorTypes.Serialization, "Malformed JSON request body.", 400).ConfigureAwait(false);
+                await ErrorAsync(http, format, ErrorTypes.Serialization, format == ConsumerWireFormat.Cbor ? "Malformed CBOR request body." : "Malformed JSON request body.", 400).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -101,7 +100,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
         {
             logger.LogError(e, "Unhandled fault in {Operation}", operation);
             if (!http.Response.HasStarted)
-                await ErrorAsync(http, ErrorTypes.InternalFailure, "Internal service failure.", 500).ConfigureAwait(false);
+                await ErrorAsync(http, format, ErrorTypes.InternalFailure, "Internal service failure.", 500).ConfigureAwait(false);
         }
     }
 
@@ -114,7 +113,8 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
         http.Response.Headers["x-amzn-RequestId"] = Guid.NewGuid().ToString();
         using var buffer = new MemoryStream();
         await http.Request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
-        await api.HandleAsync(operation, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), http).ConfigureAwait(false);
+        var format = ConsumerWire.FormatOf(http.Request.ContentType);
+        await api.HandleAsync(operation, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), http, format).ConfigureAwait(false);
     }
 
     private static string? Str(JsonElement o, string name) =>
@@ -125,38 +125,44 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
             _ => throw KinesisException.Serialization($"{name} must be a string."),
         } : null;
 
-    private static void WriteConsumer(Utf8JsonWriter w, ConsumerInfo c, bool withStream)
+    private static void WriteConsumer(ConsumerWireWriter w, string? name, ConsumerInfo c, bool withStream)
     {
-        w.WriteStartObject();
-        w.WriteString("ConsumerName", c.Name);
-        w.WriteString("ConsumerARN", c.Arn);
-        w.WriteString("ConsumerStatus", c.Status);
-        w.WriteNumber("ConsumerCreationTimestamp", c.CreatedAt.ToUnixTimeMilliseconds() / 1000.0);
+        if (name is null)
+            w.StartObject();
+        else
+            w.StartObject(name);
+        w.String("ConsumerName", c.Name);
+        w.String("ConsumerARN", c.Arn);
+        w.String("ConsumerStatus", c.Status);
+        w.Timestamp("ConsumerCreationTimestamp", c.CreatedAt.ToUnixTimeMilliseconds());
         if (withStream)
-            w.WriteString("StreamARN", c.StreamArn);
-        w.WriteEndObject();
+            w.String("StreamARN", c.StreamArn);
+        w.EndObject();
     }
 
-    private static async Task RespondAsync(HttpContext http, Action<Utf8JsonWriter> members)
+    private static async Task RespondAsync(HttpContext http, ConsumerWireFormat format, Action<ConsumerWireWriter> members)
     {
-        using var buffer = new MemoryStream();
-        await using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            members(w);
-            w.WriteEndObject();
-        }
+        var w = new ConsumerWireWriter(format);
+        w.StartObject();
+        members(w);
+        w.EndObject();
+        var bytes = w.ToArray();
         http.Response.StatusCode = 200;
-        http.Response.ContentType = JsonContentType;
-        http.Response.ContentLength = buffer.Length;
-        await http.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), http.RequestAborted).ConfigureAwait(false);
+        http.Response.ContentType = ConsumerWire.ContentType(format);
+        http.Response.ContentLength = bytes.Length;
+        await http.Response.Body.WriteAsync(bytes, http.RequestAborted).ConfigureAwait(false);
     }
 
-    private static async Task ErrorAsync(HttpContext http, string type, string message, int status)
+    private static async Task ErrorAsync(HttpContext http, ConsumerWireFormat format, string type, string message, int status)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["__type"] = type, ["message"] = message });
+        var w = new ConsumerWireWriter(format);
+        w.StartObject();
+        w.String("__type", type);
+        w.String("message", message);
+        w.EndObject();
+        var bytes = w.ToArray();
         http.Response.StatusCode = status;
-        http.Response.ContentType = JsonContentType;
+        http.Response.ContentType = ConsumerWire.ContentType(format);
         http.Response.Headers["x-amzn-ErrorType"] = type;
         http.Response.ContentLength = bytes.Length;
         await http.Response.Body.WriteAsync(bytes, http.RequestAborted).ConfigureAwait(false);

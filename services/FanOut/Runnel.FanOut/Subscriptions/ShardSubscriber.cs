@@ -1,12 +1,12 @@
-using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.FanOut.Apis;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.EventStream;
 using Runnel.Metadata;
@@ -36,17 +36,20 @@ public sealed class ShardSubscriber(
     ILogger<ShardSubscriber> logger)
 {
     public const string EventStreamContentType = "application/vnd.amazon.eventstream";
-    private const string JsonContentType = "application/x-amz-json-1.1";
 
     /// <summary>Per event: at most 10,000 records and about 1 MiB, the largest GetRecords-sized batch AWS pushes.</summary>
     private const int MaxRecordsPerEvent = 10_000;
     private const int MaxBytesPerEvent = 1024 * 1024;
 
+    /// <summary>How long a tail may be quiet before the shard's placement is re-read, to follow an owner move.</summary>
+    public static readonly TimeSpan PlacementCheckInterval = TimeSpan.FromSeconds(5);
+
     private static readonly string[] Types = ["AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"];
 
     private readonly FanOutOptions _options = options.Value;
 
-    public async Task SubscribeAsync(SubscribeRequest request, HttpResponse response, CancellationToken aborted)
+    /// <summary>Event payloads are in <paramref name="format"/>, the request's (the AWS SDK for Java speaks CBOR by default).</summary>
+    public async Task SubscribeAsync(SubscribeRequest request, HttpResponse response, ConsumerWireFormat format, CancellationToken aborted)
     {
         var violations = new List<string>();
         if (request.ConsumerArn is null)
@@ -70,22 +73,22 @@ public sealed class ShardSubscriber(
             ?? throw KinesisException.ResourceNotFound($"Shard {canonical} in stream {consumer.StreamName} under account {_options.AccountId} does not exist");
         var position = await ResolveAsync(where, request.StartingPosition!, canonical, aborted).ConfigureAwait(false);
 
-        using var lease = subscriptions.Acquire(consumer.Arn, index, canonical);
+        await using var lease = await subscriptions.AcquireAsync(consumer.Arn, index, canonical, aborted).ConfigureAwait(false);
         using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(_options.SubscriptionSeconds), time);
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(aborted, lease.Ended, expiry.Token);
         var ct = lifetime.Token;
 
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = EventStreamContentType;
-        await WriteAsync(response, Event("initial-response", "{}"u8), aborted).ConfigureAwait(false);
+        await WriteAsync(response, Event("initial-response", EmptyObject(format), format), aborted).ConfigureAwait(false);
         try
         {
-            await PumpAsync(consumer, where, position, response, ct).ConfigureAwait(false);
+            await PumpAsync(consumer, where, position, response, format, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested && !aborted.IsCancellationRequested)
         {
             if (lease.Reason is { } reason)
-                await WriteAsync(response, Exception(reason.Type, reason.Message), aborted).ConfigureAwait(false);
+                await WriteAsync(response, Exception(reason.Type, reason.Message, format), aborted).ConfigureAwait(false);
             // Otherwise the subscription's lifetime ended: the stream just ends, as AWS's does.
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
@@ -93,16 +96,16 @@ public sealed class ShardSubscriber(
         }
         catch (KinesisException e)
         {
-            await WriteAsync(response, Exception(e.Type, e.Message), aborted).ConfigureAwait(false);
+            await WriteAsync(response, Exception(e.Type, e.Message, format), aborted).ConfigureAwait(false);
         }
         catch (Exception e) when (!aborted.IsCancellationRequested)
         {
             logger.LogError(e, "Subscription of {Consumer} to {Shard} failed", consumer.Arn, shard);
-            await WriteAsync(response, Exception("InternalFailureException", "Internal service failure."), aborted).ConfigureAwait(false);
+            await WriteAsync(response, Exception("InternalFailureException", "Internal service failure.", format), aborted).ConfigureAwait(false);
         }
     }
 
-    private async Task PumpAsync(ConsumerInfo consumer, ShardWhere where, ulong position, HttpResponse response, CancellationToken ct)
+    private async Task PumpAsync(ConsumerInfo consumer, ShardWhere where, ulong position, HttpResponse response, ConsumerWireFormat format, CancellationToken ct)
     {
         var shard = where.Shard;
         var budget = subscriptions.BudgetOf(consumer.Arn, shard.ShardIndex);
@@ -117,36 +120,54 @@ public sealed class ShardSubscriber(
                 var tail = where.Store as IShardTail ?? throw new InvalidOperationException($"The store of node {where.NodeId} cannot be tailed.");
                 if (!sentFirst && state.NextOrdinal <= position && state.SealedAtOrdinal is null)
                 {
-                    await WriteAsync(response, RecordsEvent([], shard.ShardIndex, position, 0, null), ct).ConfigureAwait(false);
+                    await WriteAsync(response, RecordsEvent([], shard.ShardIndex, position, 0, null, format), ct).ConfigureAwait(false);
                     sentFirst = true;
                 }
-                await foreach (var tip in tail.WatchAsync(shard, position, ct).ConfigureAwait(false))
+                // A fenced former owner takes no more writes, so its tail just goes quiet: while it is quiet the
+                // placement is re-read, and a change ends this watch so the new owner is found.
+                using var moved = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var lastTip = new StrongBox<long>(time.GetTimestamp());
+                var placementCheck = FollowPlacementAsync(shard, where.NodeId, lastTip, moved);
+                try
                 {
-                    failures = 0;
-                    while (position < tip.NextOrdinal || tip.Sealed)
+                    await foreach (var tip in tail.WatchAsync(shard, position, moved.Token).ConfigureAwait(false))
                     {
-                        var wait = budget.UntilPositive();
-                        if (wait > TimeSpan.Zero)
-                            await Task.Delay(wait, time, ct).ConfigureAwait(false);
-                        var allowance = (int)Math.Clamp(budget.Available(), 1, MaxBytesPerEvent);
-                        var read = await where.Store.ReadAsync(shard, new ReadRequest(position, MaxRecordsPerEvent, allowance), ct).ConfigureAwait(false);
-                        long bytes = 0;
-                        foreach (var r in read.Records)
-                            bytes += r.Data.Length + Encoding.UTF8.GetByteCount(r.PartitionKey);
-                        budget.Take(bytes);
-                        IReadOnlyList<ChildShard>? children = read.EndOfShard ? await SettledChildrenAsync(shard, ct).ConfigureAwait(false) : null;
-                        if (read.Records.Count > 0 || children is not null)
+                        failures = 0;
+                        Volatile.Write(ref lastTip.Value, time.GetTimestamp());
+                        while (position < tip.NextOrdinal || tip.Sealed)
                         {
-                            await WriteAsync(response, RecordsEvent(read.Records, shard.ShardIndex, read.NextOrdinal, read.MillisBehindLatest, children), ct).ConfigureAwait(false);
-                            subscriptions.Count(consumer.Arn, shard.ShardIndex, bytes, read.Records.Count);
-                            sentFirst = true;
+                            var wait = budget.UntilPositive();
+                            if (wait > TimeSpan.Zero)
+                                await Task.Delay(wait, time, ct).ConfigureAwait(false);
+                            var allowance = (int)Math.Clamp(budget.Available(), 1, MaxBytesPerEvent);
+                            var read = await where.Store.ReadAsync(shard, new ReadRequest(position, MaxRecordsPerEvent, allowance), ct).ConfigureAwait(false);
+                            long bytes = 0;
+                            foreach (var r in read.Records)
+                                bytes += r.Data.Length + Encoding.UTF8.GetByteCount(r.PartitionKey);
+                            budget.Take(bytes);
+                            IReadOnlyList<ChildShard>? children = read.EndOfShard ? await SettledChildrenAsync(shard, ct).ConfigureAwait(false) : null;
+                            if (read.Records.Count > 0 || children is not null)
+                            {
+                                await WriteAsync(response, RecordsEvent(read.Records, shard.ShardIndex, read.NextOrdinal, read.MillisBehindLatest, children, format), ct).ConfigureAwait(false);
+                                subscriptions.Count(consumer.Arn, shard.ShardIndex, bytes, read.Records.Count);
+                                sentFirst = true;
+                            }
+                            position = read.NextOrdinal;
+                            if (read.EndOfShard)
+                                return;
+                            if (read.Records.Count == 0)
+                                break;
                         }
-                        position = read.NextOrdinal;
-                        if (read.EndOfShard)
-                            return;
-                        if (read.Records.Count == 0)
-                            break;
                     }
+                }
+                catch (OperationCanceledException) when (moved.IsCancellationRequested && !ct.IsCancellationRequested)
+                {
+                    throw new ShardStoreUnavailableException(where.NodeId, "The shard's placement moved to another node.");
+                }
+                finally
+                {
+                    await moved.CancelAsync().ConfigureAwait(false);
+                    await placementCheck.ConfigureAwait(false);
                 }
                 // The tail ended without a seal (the owner went away cleanly): find the owner again.
                 throw new ShardStoreUnavailableException(where.NodeId, "The tail stream ended.");
@@ -196,6 +217,41 @@ public sealed class ShardSubscriber(
 
     public sealed record ChildShard(string ShardId, IReadOnlyList<string> ParentShards, HashKeyRange Range);
 
+    /// <summary>
+    /// While the tail has been quiet for <see cref="PlacementCheckInterval"/>, re-reads the shard's placement and
+    /// cancels <paramref name="moved"/> once it names another node (or none). A busy tail costs no query.
+    /// </summary>
+    private async Task FollowPlacementAsync(ShardRef shard, string nodeId, StrongBox<long> lastTip, CancellationTokenSource moved)
+    {
+        try
+        {
+            while (true)
+            {
+                // Half-interval ticks: a move is noticed between one and one and a half intervals after the last tip.
+                await Task.Delay(PlacementCheckInterval / 2, time, moved.Token).ConfigureAwait(false);
+                if (time.GetElapsedTime(Volatile.Read(ref lastTip.Value)) < PlacementCheckInterval)
+                    continue;
+                await using var db = await dbFactory.CreateDbContextAsync(moved.Token).ConfigureAwait(false);
+                var owner = await db.ShardPlacements.AsNoTracking()
+                    .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
+                    .Select(p => p.NodeId).FirstOrDefaultAsync(moved.Token).ConfigureAwait(false);
+                if (owner != nodeId)
+                {
+                    await moved.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (moved.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // The check is an optimisation of failover; the tail's own failure detection still applies.
+            logger.LogDebug(e, "Placement check of {Shard} failed", shard);
+        }
+    }
+
     private async Task<ShardWhere?> LocateAsync(ShardRef shard, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
@@ -242,66 +298,74 @@ public sealed class ShardSubscriber(
     /// ContinuationSequenceNumber is the last record delivered (resume with AFTER_SEQUENCE_NUMBER). Before any record
     /// of the shard exists there is no such number, and the member is left out.
     /// </summary>
-    internal static byte[] RecordsEvent(IReadOnlyList<StoredRecord> records, int shardIndex, ulong nextOrdinal, long millisBehind, IReadOnlyList<ChildShard>? children)
+    internal static byte[] RecordsEvent(IReadOnlyList<StoredRecord> records, int shardIndex, ulong nextOrdinal, long millisBehind, IReadOnlyList<ChildShard>? children, ConsumerWireFormat format = ConsumerWireFormat.Json)
     {
-        var buffer = new ArrayBufferWriter<byte>(256 + records.Sum(r => r.Data.Length * 4 / 3 + r.PartitionKey.Length + 96));
-        using (var w = new Utf8JsonWriter(buffer))
+        var w = new ConsumerWireWriter(format, 256 + records.Sum(r => r.Data.Length * 4 / 3 + r.PartitionKey.Length + 96));
+        w.StartObject();
+        w.StartArray("Records");
+        foreach (var r in records)
         {
-            w.WriteStartObject();
-            w.WriteStartArray("Records");
-            foreach (var r in records)
-            {
-                w.WriteStartObject();
-                w.WriteString("SequenceNumber", new Core.Streams.SequenceNumber(shardIndex, r.Ordinal).ToString());
-                w.WriteNumber("ApproximateArrivalTimestamp", r.ArrivalUnixMs / 1000.0);
-                w.WriteBase64String("Data", r.Data.Span);
-                w.WriteString("PartitionKey", r.PartitionKey);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            if (nextOrdinal > 0)
-                w.WriteString("ContinuationSequenceNumber", new Core.Streams.SequenceNumber(shardIndex, nextOrdinal - 1).ToString());
-            w.WriteNumber("MillisBehindLatest", millisBehind);
-            if (children is not null)
-            {
-                w.WriteStartArray("ChildShards");
-                foreach (var c in children)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("ShardId", c.ShardId);
-                    w.WriteStartArray("ParentShards");
-                    foreach (var p in c.ParentShards)
-                        w.WriteStringValue(p);
-                    w.WriteEndArray();
-                    w.WriteStartObject("HashKeyRange");
-                    w.WriteString("StartingHashKey", c.Range.Start.ToString());
-                    w.WriteString("EndingHashKey", c.Range.End.ToString());
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            }
-            w.WriteEndObject();
+            w.StartObject();
+            w.String("SequenceNumber", new Core.Streams.SequenceNumber(shardIndex, r.Ordinal).ToString());
+            w.Timestamp("ApproximateArrivalTimestamp", r.ArrivalUnixMs);
+            w.Blob("Data", r.Data.Span);
+            w.String("PartitionKey", r.PartitionKey);
+            w.EndObject();
         }
-        return Event("SubscribeToShardEvent", buffer.WrittenSpan);
+        w.EndArray();
+        if (nextOrdinal > 0)
+            w.String("ContinuationSequenceNumber", new Core.Streams.SequenceNumber(shardIndex, nextOrdinal - 1).ToString());
+        w.Number("MillisBehindLatest", millisBehind);
+        if (children is not null)
+        {
+            w.StartArray("ChildShards");
+            foreach (var c in children)
+            {
+                w.StartObject();
+                w.String("ShardId", c.ShardId);
+                w.StartArray("ParentShards");
+                foreach (var p in c.ParentShards)
+                    w.StringValue(p);
+                w.EndArray();
+                w.StartObject("HashKeyRange");
+                w.String("StartingHashKey", c.Range.Start.ToString());
+                w.String("EndingHashKey", c.Range.End.ToString());
+                w.EndObject();
+                w.EndObject();
+            }
+            w.EndArray();
+        }
+        w.EndObject();
+        return Event("SubscribeToShardEvent", w.ToArray(), format);
     }
 
-    internal static byte[] Event(string eventType, ReadOnlySpan<byte> json) => EventStreamCodec.Encode(
+    private static byte[] EmptyObject(ConsumerWireFormat format)
+    {
+        var w = new ConsumerWireWriter(format, 16);
+        w.StartObject();
+        w.EndObject();
+        return w.ToArray();
+    }
+
+    internal static byte[] Event(string eventType, ReadOnlySpan<byte> payload, ConsumerWireFormat format = ConsumerWireFormat.Json) => EventStreamCodec.Encode(
     [
         EventHeader.String(":event-type", eventType),
-        EventHeader.String(":content-type", JsonContentType),
+        EventHeader.String(":content-type", ConsumerWire.ContentType(format)),
         EventHeader.String(":message-type", "event"),
-    ], json);
+    ], payload);
 
-    internal static byte[] Exception(string type, string message)
+    internal static byte[] Exception(string type, string message, ConsumerWireFormat format = ConsumerWireFormat.Json)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["message"] = message });
+        var w = new ConsumerWireWriter(format, 64 + message.Length);
+        w.StartObject();
+        w.String("message", message);
+        w.EndObject();
         return EventStreamCodec.Encode(
         [
             EventHeader.String(":exception-type", type.EndsWith("Exception", StringComparison.Ordinal) || type == ErrorTypes.InternalFailure ? type : type + "Exception"),
-            EventHeader.String(":content-type", "application/json"),
+            EventHeader.String(":content-type", format == ConsumerWireFormat.Cbor ? ConsumerWire.CborContentType : "application/json"),
             EventHeader.String(":message-type", "exception"),
-        ], json);
+        ], w.ToArray());
     }
 
     private static async Task WriteAsync(HttpResponse response, byte[] message, CancellationToken ct)

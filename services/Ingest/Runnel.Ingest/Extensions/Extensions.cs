@@ -4,7 +4,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Streams;
+using Runnel.FanOut.Apis;
 using Runnel.Ingest.Auth;
+using Runnel.Ingest.Capacity;
 using Runnel.Ingest.Operations;
 using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
@@ -38,6 +40,8 @@ public static class Extensions
         services.TryAddSingleton<IRequestAuthenticator, AllowAllAuthenticator>();
         // Per-shard limits: on Redis when ConnectionStrings:Redis is set, in process otherwise.
         services.AddRunnelThrottling(builder.Configuration);
+        // Per-shard traffic and hot keys shared across replicas, and the on-demand scaler.
+        services.AddCapacity(builder.Configuration);
         services.AddShardStoreClient(builder.Configuration);
         services.TryAddSingleton<IShardPlacer, PlannerShardPlacer>();
         services.TryAddSingleton<RouteCache>();
@@ -69,6 +73,14 @@ public static class Extensions
         var endpoint = app.Services.GetRequiredService<KinesisEndpoint>();
         app.MapPost("/", endpoint.HandleAsync).DisableAntiforgery();
         app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
+        // Lambda's event-source-mapping API belongs to FanOut: mapped by its module when it is in this process
+        // (Standalone), forwarded to the FanOut service otherwise.
+        if (app.Services.GetService<FanOutKinesisApi>() is null)
+        {
+            var forwarder = app.Services.GetRequiredService<FanOutForwarder>();
+            app.MapMethods("/2015-03-31/event-source-mappings/{**rest}", ["GET", "POST", "PUT", "DELETE"], forwarder.ForwardRequestAsync);
+        }
+        app.MapCapacity();
         return app;
     }
 

@@ -281,6 +281,7 @@ internal sealed partial class KinesisApi
         v.ShardId(q.ExclusiveStartShardId, "exclusiveStartShardId");
         v.ThrowIfAny();
         var ct = call.Aborted;
+        await AdmitPerStreamAsync("DescribeStream", name, ct);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var stream = await FindStreamAsync(db, name, ct);
         var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).ToListAsync(ct);
@@ -311,10 +312,14 @@ internal sealed partial class KinesisApi
         var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
         v.ThrowIfAny();
         var ct = call.Aborted;
+        await AdmitPerStreamAsync("DescribeStreamSummary", name, ct);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var stream = await FindStreamAsync(db, name, ct);
-        var open = await db.Shards.CountAsync(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null, ct);
+        var openIndexes = await db.Shards.Where(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null).Select(s => s.ShardIndex).ToListAsync(ct);
+        var open = openIndexes.Count;
         var consumers = await db.StreamConsumers.CountAsync(c => c.StreamId == stream.Id, ct);
+        // Beyond the managed service: the shards near their write limit and the partition keys that make them so.
+        var hot = await heat.HotShardsOrNoneAsync(stream.Id, stream.Name, openIndexes, keys: 5, ct);
         using var w = call.Writer();
         w.StartObject();
         w.StartObject("StreamDescriptionSummary");
@@ -322,9 +327,41 @@ internal sealed partial class KinesisApi
         w.Number("OpenShardCount", open);
         w.Number("ConsumerCount", consumers);
         w.Number("MaxRecordSizeInKiB", stream.MaxRecordSizeKiB);
+        if (hot.Count > 0)
+            WriteHotShards(w, hot);
         w.EndObject();
         w.EndObject();
         await call.RespondAsync(w);
+    }
+
+    /// <summary>
+    /// <c>HotShards</c>: per hot shard its offered write rate over the report window, its use of the write limit in
+    /// percent, and its heaviest partition keys with their share of the shard's bytes in percent.
+    /// </summary>
+    private static void WriteHotShards(WireWriter w, List<Capacity.ShardHeat> hot)
+    {
+        w.StartArray("HotShards");
+        foreach (var h in hot)
+        {
+            w.StartObject();
+            w.String("ShardId", ShardIds.Format(h.ShardIndex));
+            w.Number("IncomingBytesPerSecond", (long)Math.Round(h.BytesPerSecond));
+            w.Number("IncomingRecordsPerSecond", (long)Math.Round(h.RecordsPerSecond));
+            w.Number("WriteUtilizationPercent", (long)Math.Round(h.Use * 100));
+            w.Number("WindowSeconds", h.Seconds);
+            w.StartArray("HotPartitionKeys");
+            foreach (var k in h.Keys)
+            {
+                w.StartObject();
+                w.String("PartitionKey", k.Key);
+                w.Number("IncomingBytesPerSecond", (long)Math.Round((double)k.Bytes / h.Seconds));
+                w.Number("SharePercent", h.BytesPerSecond > 0 ? (long)Math.Round(Math.Min(100.0, 100.0 * k.Bytes / h.Seconds / h.BytesPerSecond)) : 0);
+                w.EndObject();
+            }
+            w.EndArray();
+            w.EndObject();
+        }
+        w.EndArray();
     }
 
     private async Task ListStreamsAsync(ApiCall call)
@@ -461,6 +498,7 @@ internal sealed partial class KinesisApi
             name = resolved ?? throw KinesisException.InvalidArgument("Either NextToken or StreamName should be provided.");
             after = q.ExclusiveStartShardId is null ? -1 : ShardIds.TryParse(q.ExclusiveStartShardId, out var ex) ? ex : int.MaxValue;
         }
+        await AdmitPerStreamAsync("ListShards", name, call.Aborted);
         if (filterType is "AFTER_SHARD_ID")
         {
             if (filterShard is null || !ShardIds.TryParse(filterShard, out var fi))

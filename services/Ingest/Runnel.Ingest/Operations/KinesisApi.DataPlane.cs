@@ -43,8 +43,17 @@ internal sealed partial class KinesisApi
             r.Skip();
     }
 
-    private static void ValidateRecord(Violations v, in RecordInput record, string prefix)
+    /// <summary>
+    /// Validates one record; <paramref name="index"/> is its position in a PutRecords batch (null for PutRecord).
+    /// A valid record costs no allocation: member paths and messages are built only for a record that fails.
+    /// </summary>
+    private static void ValidateRecord(Violations v, in RecordInput record, int? index)
     {
+        if (record.PartitionKey is { Length: >= 1 and <= HashKeys.MaxPartitionKeyLength }
+            && record.Data is { Length: <= MaxDataBytes }
+            && (record.ExplicitHashKey is null || Violations.IsHashKeyText(record.ExplicitHashKey)))
+            return;
+        var prefix = MemberPath(index);
         v.NotNull(prefix + "partitionKey", record.PartitionKey);
         v.Length(prefix + "partitionKey", record.PartitionKey, 1, HashKeys.MaxPartitionKeyLength);
         if (record.Data is null)
@@ -53,14 +62,16 @@ internal sealed partial class KinesisApi
         v.Pattern(prefix + "explicitHashKey", record.ExplicitHashKey, Violations.HashKeyPattern, Violations.IsHashKeyText);
     }
 
+    private static string MemberPath(int? index) => index is { } i ? $"records.{i + 1}.member." : "";
+
     /// <summary>Checks a valid record against the stream and returns its hash key.</summary>
-    private static UInt128 HashKeyOf(in RecordInput record, StreamRoute route, string path, out int size)
+    private static UInt128 HashKeyOf(in RecordInput record, StreamRoute route, int? index, out int size)
     {
         var dataLength = record.Data!.Value.Length;
         if (dataLength > route.MaxRecordSizeBytes)
         {
             var v = new Violations();
-            v.BlobLength(path + "data", dataLength, 0, route.MaxRecordSizeBytes);
+            v.BlobLength(MemberPath(index) + "data", dataLength, 0, route.MaxRecordSizeBytes);
             v.ThrowIfAny();
         }
         size = dataLength + Encoding.UTF8.GetByteCount(record.PartitionKey!);
@@ -81,11 +92,12 @@ internal sealed partial class KinesisApi
     {
         var (name, record) = ParsePutRecord(call);
         var route = await WritableRouteAsync(name);
-        var hashKey = HashKeyOf(record, route, "", out var size);
+        var hashKey = HashKeyOf(record, route, null, out var size);
         var batch = new[] { new AppendRecord(record.PartitionKey!, record.Data!.Value) };
         if (route.Route(hashKey) is { } target)
         {
             var granted = await limiter.AcquireWritesAsync(new StreamKey(route.StreamId, route.Name), [new ShardWriteDemand(target.Index, [size])], call.Aborted);
+            traffic.PutRecord(route.StreamId, target.Index, record.PartitionKey!, size, granted[0] != 0);
             if (granted[0] == 0)
             {
                 metrics.WriteThrottled(route.Name, target.Index, 1);
@@ -119,11 +131,14 @@ internal sealed partial class KinesisApi
         }
     }
 
-    private static (string, RecordInput) ParsePutRecord(ApiCall call)
+    private static (string, RecordInput) ParsePutRecord(ApiCall call) => ParsePutRecord(call.Body, call.Length, call.Format);
+
+    /// <summary>Reads and validates a PutRecord body (record data is decoded in place in <paramref name="body"/>).</summary>
+    internal static (string, RecordInput) ParsePutRecord(byte[] body, int length, WireFormat format)
     {
         string? name = null, arn = null, ordering = null;
         var record = new RecordInput();
-        var r = call.Reader();
+        var r = WireReader.Create(body, length, format);
         r.ReadRequestStart();
         while (r.TryReadPropertyName(out var member))
         {
@@ -138,7 +153,7 @@ internal sealed partial class KinesisApi
         }
         r.ReadRequestEnd();
         var v = new Violations();
-        ValidateRecord(v, record, "");
+        ValidateRecord(v, record, null);
         // Per-shard order is already strict, so the ordering hint only has to be well formed.
         v.SequenceNumber(ordering, "sequenceNumberForOrdering");
         var stream = StreamNameOf(v, name, arn);
@@ -175,7 +190,7 @@ internal sealed partial class KinesisApi
         for (var i = 0; i < records.Count; i++)
         {
             batch.Records[i] = records[i];
-            batch.HashKeys[i] = HashKeyOf(records[i], route, $"records.{i + 1}.member.", out sizes[i]);
+            batch.HashKeys[i] = HashKeyOf(records[i], route, i, out sizes[i]);
             total += sizes[i];
         }
         if (total > MaxBatchBytes)
@@ -214,6 +229,7 @@ internal sealed partial class KinesisApi
             groups.Add(list);
         }
         var granted = await limiter.AcquireWritesAsync(new StreamKey(route.StreamId, route.Name), demands, ct);
+        traffic.PutRecords(route.StreamId, demands, granted, groups, batch);
         var refused = new HashSet<int>();
         for (var g = 0; g < groups.Count; g++)
         {
@@ -347,11 +363,14 @@ internal sealed partial class KinesisApi
         batch.ErrorMessage[i] = message;
     }
 
-    private static (string, List<RecordInput>) ParsePutRecords(ApiCall call)
+    private static (string, List<RecordInput>) ParsePutRecords(ApiCall call) => ParsePutRecords(call.Body, call.Length, call.Format);
+
+    /// <summary>Reads and validates a PutRecords body (record data is decoded in place in <paramref name="body"/>).</summary>
+    internal static (string, List<RecordInput>) ParsePutRecords(byte[] body, int length, WireFormat format)
     {
         string? name = null, arn = null;
         List<RecordInput>? records = null;
-        var r = call.Reader();
+        var r = WireReader.Create(body, length, format);
         r.ReadRequestStart();
         while (r.TryReadPropertyName(out var member))
         {
@@ -382,7 +401,7 @@ internal sealed partial class KinesisApi
         v.ListLength("records", records?.Count, 1, MaxBatchRecords);
         if (records is not null)
             for (var i = 0; i < records.Count; i++)
-                ValidateRecord(v, records[i], $"records.{i + 1}.member.");
+                ValidateRecord(v, records[i], i);
         var stream = StreamNameOf(v, name, arn);
         v.ThrowIfAny();
         return (stream!, records!);
@@ -508,26 +527,31 @@ internal sealed partial class KinesisApi
 
     // ---------------------------------------------------------------- GetRecords
 
-    private async Task GetRecordsAsync(ApiCall call)
+    /// <summary>Reads a GetRecords body: the iterator, the limit and the optional stream ARN.</summary>
+    internal static (string? Iterator, long? Limit, string? Arn) ParseGetRecords(byte[] body, int length, WireFormat format)
     {
         string? iterator = null, arn = null;
         long? limit = null;
+        var r = WireReader.Create(body, length, format);
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var member))
         {
-            var r = call.Reader();
-            r.ReadRequestStart();
-            while (r.TryReadPropertyName(out var member))
-            {
-                if (member.SequenceEqual("ShardIterator"u8))
-                    iterator = r.ReadString();
-                else if (member.SequenceEqual("Limit"u8))
-                    limit = r.ReadInteger();
-                else if (member.SequenceEqual("StreamARN"u8))
-                    arn = r.ReadString();
-                else
-                    r.Skip();
-            }
-            r.ReadRequestEnd();
+            if (member.SequenceEqual("ShardIterator"u8))
+                iterator = r.ReadString();
+            else if (member.SequenceEqual("Limit"u8))
+                limit = r.ReadInteger();
+            else if (member.SequenceEqual("StreamARN"u8))
+                arn = r.ReadString();
+            else
+                r.Skip();
         }
+        r.ReadRequestEnd();
+        return (iterator, limit, arn);
+    }
+
+    private async Task GetRecordsAsync(ApiCall call)
+    {
+        var (iterator, limit, arn) = ParseGetRecords(call.Body, call.Length, call.Format);
         var v = new Violations();
         v.NotNull("shardIterator", iterator);
         v.Length("shardIterator", iterator, 1, 512);

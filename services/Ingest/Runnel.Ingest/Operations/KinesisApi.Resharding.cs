@@ -20,6 +20,7 @@ namespace Runnel.Ingest.Operations;
 internal sealed partial class KinesisApi
 {
     private const int MaxUniformShardCount = 10_000;
+    private const int MaxModeSwitchesPerDay = 2;
     private static readonly string[] ScalingTypes = ["UNIFORM_SCALING"];
 
     /// <summary>How long a write to a sealed shard waits for its children to take over before it fails.</summary>
@@ -78,6 +79,14 @@ internal sealed partial class KinesisApi
         return (stream, open);
     }
 
+    /// <summary>The managed service reshards ON_DEMAND streams itself; these operations are for provisioned streams only.</summary>
+    private void RefuseOnDemand(StreamEntity stream, string operation)
+    {
+        if (stream.Mode == Metadata.Entities.StreamModes.OnDemand)
+            throw KinesisException.InvalidArgument(
+                $"{operation} is only supported for streams in PROVISIONED capacity mode; stream {stream.Name} under account {Account} is in ON_DEMAND mode.");
+    }
+
     private ShardEntity OpenShardNamed(StreamEntity stream, List<ShardEntity> open, string shardId)
     {
         if (!ShardIds.TryParse(shardId, out var index))
@@ -132,6 +141,36 @@ internal sealed partial class KinesisApi
         await bus.Publish(new AdvanceReshard(op.Id), CancellationToken.None);
     }
 
+    /// <summary>
+    /// Starts a resharding the on-demand scaler decided: the stream must still be ACTIVE and ON_DEMAND, and the
+    /// plan is made from the open shards read in the same transaction that moves the stream to UPDATING (so a
+    /// concurrent change makes this fail rather than plan on stale shards). Returns null once started, else why not.
+    /// </summary>
+    internal async Task<string?> StartAutomaticReshardAsync(long streamId, string kind, Func<IReadOnlyList<OpenShard>, int, ReshardPlan?> planFor, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        try
+        {
+            var name = await db.Streams.Where(s => s.Id == streamId).Select(s => s.Name).FirstOrDefaultAsync(ct);
+            if (name is null)
+                return "the stream no longer exists";
+            var (stream, open) = await ReshardableAsync(db, name, ct);
+            if (stream.Mode != Metadata.Entities.StreamModes.OnDemand)
+                return "the stream is no longer ON_DEMAND";
+            var plan = planFor([.. open.Select(s => new OpenShard(s.ShardIndex, new HashKeyRange(s.HashKeyStart, s.HashKeyEnd)))], stream.NextShardIndex);
+            if (plan is null || plan.Rounds.Count == 0)
+                return "the open shards changed since the decision";
+            var added = ReshardPlanner.OpenCountAfter(plan, open.Count) - open.Count;
+            await CheckShardLimitAsync(db, added, ct);
+            await StartReshardAsync(db, stream, kind, plan, ct);
+            return null;
+        }
+        catch (KinesisException e)
+        {
+            return e.Message;
+        }
+    }
+
     private async Task SplitShardAsync(ApiCall call)
     {
         var q = ParseReshard(call);
@@ -145,6 +184,7 @@ internal sealed partial class KinesisApi
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var (stream, open) = await ReshardableAsync(db, name, ct);
+        RefuseOnDemand(stream, "SplitShard");
         var parent = OpenShardNamed(stream, open, q.ShardToSplit!);
         // Both children must be non-empty: the new start lies above the parent's start and within its range.
         if (!HashKeys.TryParse(q.NewStartingHashKey, out var key) || key <= parent.HashKeyStart || key > parent.HashKeyEnd)
@@ -169,6 +209,7 @@ internal sealed partial class KinesisApi
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var (stream, open) = await ReshardableAsync(db, name, ct);
+        RefuseOnDemand(stream, "MergeShards");
         var shard = OpenShardNamed(stream, open, q.ShardToMerge!);
         var adjacent = OpenShardNamed(stream, open, q.AdjacentShardToMerge!);
         var touching = shard.ShardIndex != adjacent.ShardIndex
@@ -198,8 +239,16 @@ internal sealed partial class KinesisApi
         var target = (int)q.TargetShardCount!.Value;
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
+        await AdmitPerStreamAsync("UpdateShardCount", name, ct);
         var (stream, open) = await ReshardableAsync(db, name, ct);
+        RefuseOnDemand(stream, "UpdateShardCount");
         var current = open.Count;
+        // The managed service allows ten scalings per stream in any rolling 24 hours; on-demand scaling does not count.
+        var dayAgo = time.GetUtcNow() - TimeSpan.FromHours(24);
+        var recent = await db.ReshardOperations.CountAsync(o => o.StreamId == stream.Id && o.Kind == "UpdateShardCount" && o.CreatedAt > dayAgo, ct);
+        if (recent >= ingest.Value.UpdateShardCountPerDay)
+            throw KinesisException.LimitExceeded(
+                $"UpdateShardCount cannot be called more than {ingest.Value.UpdateShardCountPerDay} times in a rolling 24 hour period for stream {stream.Name} under account {Account}. Calls in the last 24 hours: {recent}.");
         // The managed service's bounds for one call: at most double, at least half, at most 10,000 shards.
         if (target > current * 2)
             throw KinesisException.LimitExceeded(
@@ -210,6 +259,9 @@ internal sealed partial class KinesisApi
         if (target > MaxUniformShardCount)
             throw KinesisException.LimitExceeded(
                 $"UpdateShardCount cannot scale up to more than {MaxUniformShardCount} shards. Target shard count: {target}");
+        if (current > MaxUniformShardCount && target >= MaxUniformShardCount)
+            throw KinesisException.LimitExceeded(
+                $"UpdateShardCount cannot scale down a stream with more than {MaxUniformShardCount} shards unless the result is less than {MaxUniformShardCount} shards. Current open shard count: {current} Target shard count: {target}");
         await CheckShardLimitAsync(db, target - current, ct);
         var plan = ReshardPlanner.Uniform([.. open.Select(s => new OpenShard(s.ShardIndex, new HashKeyRange(s.HashKeyStart, s.HashKeyEnd)))],
             target, stream.NextShardIndex);
@@ -226,7 +278,7 @@ internal sealed partial class KinesisApi
         await call.RespondAsync(w);
     }
 
-    /// <summary>Records the capacity mode; on-demand streams are not scaled automatically yet.</summary>
+    /// <summary>Records the capacity mode; <see cref="Capacity.OnDemandScaler"/> scales ON_DEMAND streams.</summary>
     private async Task UpdateStreamModeAsync(ApiCall call)
     {
         var q = ParseReshard(call);
@@ -246,8 +298,25 @@ internal sealed partial class KinesisApi
         if (q.StreamMode == Metadata.Entities.StreamModes.OnDemand
             && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
             throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+        // The managed service allows two mode switches per stream in any rolling 24 hours; each switch leaves an audit row.
+        var now = time.GetUtcNow();
+        var dayAgo = now - TimeSpan.FromHours(24);
+        var arn = ArnOf(stream.Name);
+        var switches = await db.AuditEntries.CountAsync(a => a.Operation == "UpdateStreamMode" && a.Resource == arn && a.At > dayAgo, ct);
+        if (switches >= MaxModeSwitchesPerDay)
+            throw KinesisException.LimitExceeded(
+                $"Stream {stream.Name} under account {Account} cannot change its capacity mode more than {MaxModeSwitchesPerDay} times in a rolling 24 hour period.");
         stream.Mode = q.StreamMode!;
         stream.Version++;
+        db.AuditEntries.Add(new AuditEntryEntity
+        {
+            At = now,
+            Principal = call.Principal,
+            Operation = "UpdateStreamMode",
+            Resource = arn,
+            Outcome = "Succeeded",
+            Details = $"{{\"streamMode\":\"{q.StreamMode}\"}}",
+        });
         try
         {
             await db.SaveChangesAsync(ct);

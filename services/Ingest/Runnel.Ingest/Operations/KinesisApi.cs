@@ -27,7 +27,10 @@ internal sealed partial class KinesisApi(
     IOptions<IngestOptions> ingest,
     TimeProvider time,
     IThroughputLimiter limiter,
+    IOptionsMonitor<ThrottlingOptions> throttling,
     StreamMetrics metrics,
+    Capacity.TrafficRecorder traffic,
+    Capacity.HotKeyReporter heat,
     MassTransit.IBus bus,
     ILogger<KinesisApi> logger)
 {
@@ -59,6 +62,21 @@ internal sealed partial class KinesisApi(
         if (!IsDataPlane(operation) && !await limiter.TryAcquireControlPlaneAsync(operation, null, call.Aborted))
             throw KinesisException.LimitExceeded($"Rate exceeded for operation {operation} under account {Account}.");
         await DispatchCoreAsync(operation, call);
+    }
+
+    /// <summary>
+    /// Admits a call against the operation's per-stream rate when it has one (ListShards by default; any
+    /// operation calling this follows <c>Throttling:ControlPlane:&lt;op&gt;:Scope=Stream</c>). A stream that does not
+    /// exist is left to the operation to report.
+    /// </summary>
+    private async ValueTask AdmitPerStreamAsync(string operation, string streamName, CancellationToken ct)
+    {
+        // An account-wide rate was already taken by DispatchAsync; taking it again here would halve it.
+        if (!throttling.CurrentValue.ControlPlane.TryGetValue(operation, out var limit) || limit is not { Scope: ControlPlaneScope.Stream })
+            return;
+        var route = await routes.FindAsync(streamName);
+        if (route is not null && !await limiter.TryAcquireControlPlaneAsync(operation, new StreamKey(route.StreamId, route.Name), ct))
+            throw KinesisException.LimitExceeded($"Rate exceeded for stream {route.Name} under account {Account}.");
     }
 
     private static bool IsDataPlane(string operation) => operation is "PutRecord" or "PutRecords" or "GetShardIterator" or "GetRecords";

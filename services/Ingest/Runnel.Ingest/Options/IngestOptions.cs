@@ -33,6 +33,10 @@ public sealed class IngestOptions
     [Range(1, 1000)]
     public int OnDemandStreamLimit { get; set; } = 50;
 
+    /// <summary>UpdateShardCount calls per stream in any rolling 24 hours (the managed service allows 10).</summary>
+    [Range(1, 100_000)]
+    public int UpdateShardCountPerDay { get; set; } = 10;
+
     /// <summary>
     /// How long a cached routing table is trusted before it is reloaded. Changes made through this
     /// process invalidate it at once; this bound covers changes made by other replicas.

@@ -106,28 +106,26 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
     /// <summary>
     /// The five consumer operations belong to FanOut. When its module runs in this process (Standalone) it is called
     /// directly; otherwise <c>FanOut:Address</c> names the FanOut service and the request is forwarded as it came,
-    /// the answer (an event stream for SubscribeToShard) streamed back. Only the JSON 1.1 form is served.
+    /// the answer (an event stream for SubscribeToShard) streamed back. JSON 1.1 and CBOR 1.1 are both served.
     /// </summary>
     private async Task HandleConsumerOperationAsync(HttpContext http, string operation, WireFormat format)
     {
         byte[]? body = null;
         try
         {
-            if (format == WireFormat.Cbor)
-                throw new KinesisException(ErrorTypes.Serialization, $"{operation} is served in the JSON 1.1 protocol only; disable CBOR in the client.");
             var length = 0;
             (body, length) = await ReadBodyAsync(http);
             await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
             var local = http.RequestServices.GetService<FanOutKinesisApi>();
             if (local is not null)
             {
-                await local.HandleAsync(operation, body.AsMemory(0, length), http);
+                await local.HandleAsync(operation, body.AsMemory(0, length), http, format == WireFormat.Cbor ? ConsumerWireFormat.Cbor : ConsumerWireFormat.Json);
                 return;
             }
             var forwarder = http.RequestServices.GetService<FanOutForwarder>();
             if (forwarder is null || !forwarder.IsConfigured)
                 throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {operation} needs the FanOut service, which is not configured (FanOut:Address).");
-            await forwarder.ForwardAsync(http, body.AsMemory(0, length));
+            await forwarder.ForwardAsync(http, body.AsMemory(0, length), format == WireFormat.Cbor ? KinesisEndpoint.CborContentType : KinesisEndpoint.JsonContentType);
         }
         catch (KinesisException e)
         {

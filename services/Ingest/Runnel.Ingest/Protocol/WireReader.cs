@@ -311,9 +311,32 @@ internal ref struct WireReader
         var length = _json.ValueSpan.Length;
         var text = _body.AsSpan(start, length);
         CheckBase64(text);
-        if (Base64.DecodeFromUtf8InPlace(text, out var written) != System.Buffers.OperationStatus.Done)
+        if (!TryDecodeOverText(text, out var written))
             throw BlobError(Encoding.UTF8.GetString(text), "Invalid last non-pad Base64 character dectected");
         return _body.AsMemory(start, written);
+    }
+
+    /// <summary>Records up to this size (decoded) go through the vectorised decoder; 64 KiB of scratch per thread.</summary>
+    private const int ScratchBytes = 64 * 1024;
+
+    [ThreadStatic]
+    private static byte[]? t_scratch;
+
+    /// <summary>
+    /// Decodes base64 text into the bytes it occupies. The platform's in-place decoder is scalar, while the
+    /// span-to-span one is vectorised and several times faster on KiB-sized records, so text is decoded into a
+    /// scratch buffer of this thread and copied back (the copy is cheap next to the decode). Larger blobs are
+    /// decoded in place. False when the text is not valid base64.
+    /// </summary>
+    private static bool TryDecodeOverText(Span<byte> text, out int written)
+    {
+        if (Base64.GetMaxDecodedFromUtf8Length(text.Length) > ScratchBytes)
+            return Base64.DecodeFromUtf8InPlace(text, out written) == System.Buffers.OperationStatus.Done;
+        var scratch = t_scratch ??= new byte[ScratchBytes];
+        if (Base64.DecodeFromUtf8(text, scratch, out _, out written) != System.Buffers.OperationStatus.Done)
+            return false;
+        scratch.AsSpan(0, written).CopyTo(text);
+        return true;
     }
 
     private static byte[] DecodeCopy(string text)

@@ -48,6 +48,10 @@ public static class ReshardPlanner
 {
     private static string Text(UInt128 value) => value.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>Open shards once the plan has run: each round closes its parents and opens its children.</summary>
+    public static int OpenCountAfter(ReshardPlan plan, int openBefore) =>
+        openBefore + plan.Rounds.Sum(r => r.Children.Count - r.Parents.Count);
+
     public static ReshardPlan Split(OpenShard parent, UInt128 newStartingHashKey, int firstIndex) =>
         new([new ReshardRound(
         [

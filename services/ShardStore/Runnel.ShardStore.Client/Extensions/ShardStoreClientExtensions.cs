@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Runnel.Core.Storage;
 using Runnel.ServiceDefaults.Dapr;
 
@@ -34,6 +35,11 @@ public static class ShardStoreClientExtensions
             // Callers (Ingest) decide about retries with the contract's exceptions in hand.
             .RemoveAllResilienceHandlers();
 #pragma warning restore EXTEXP0001
+        // The HttpClient factory logs four Information lines per request to a node (as many as records in a small
+        // PutRecord); they stay available by configuring this category's level.
+        var clientLogCategory = "System.Net.Http.HttpClient." + ShardStoreLocator.HttpClientName;
+        if (configuration["Logging:LogLevel:" + clientLogCategory] is null)
+            services.AddLogging(logging => logging.AddFilter(clientLogCategory, LogLevel.Warning));
         services.AddSingleton<ShardStoreLocator>();
         services.AddSingleton<IShardStoreLocator>(sp => sp.GetRequiredService<ShardStoreLocator>());
         return services;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Runnel.Core.Hashing;
@@ -15,8 +14,8 @@ public static class HashKeys
         // 256 chars of UTF-16 encode to at most 768 UTF-8 bytes, so a stack buffer always suffices.
         Span<byte> utf8 = stackalloc byte[MaxPartitionKeyLength * 3];
         var length = Encoding.UTF8.GetBytes(partitionKey, utf8);
-        Span<byte> digest = stackalloc byte[MD5.HashSizeInBytes];
-        MD5.HashData(utf8[..length], digest);
+        Span<byte> digest = stackalloc byte[16];
+        PartitionKeyMd5.Hash(utf8[..length], digest);
         return BinaryPrimitives.ReadUInt128BigEndian(digest);
     }
 

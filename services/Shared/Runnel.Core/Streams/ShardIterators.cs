@@ -40,7 +40,19 @@ public sealed class ShardIteratorCodec
         BinaryPrimitives.WriteUInt64LittleEndian(buffer[13..], nextOrdinal);
         BinaryPrimitives.WriteInt64LittleEndian(buffer[21..], _time.GetUtcNow().ToUnixTimeMilliseconds());
         Sign(buffer[..PayloadLength], buffer[PayloadLength..]);
-        return Convert.ToBase64String(buffer).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return ToBase64Url(buffer);
+    }
+
+    /// <summary>Base64url without padding, written straight into the one string it returns.</summary>
+    private static string ToBase64Url(ReadOnlySpan<byte> bytes)
+    {
+        Span<char> chars = stackalloc char[(bytes.Length + 2) / 3 * 4];
+        Convert.TryToBase64Chars(bytes, chars, out var written);
+        while (written > 0 && chars[written - 1] == '=')
+            written--;
+        for (var i = 0; i < written; i++)
+            chars[i] = chars[i] switch { '+' => '-', '/' => '_', var c => c };
+        return new string(chars[..written]);
     }
 
     /// <summary>
@@ -78,11 +90,18 @@ public sealed class ShardIteratorCodec
         full[..MacLength].CopyTo(mac);
     }
 
+    /// <summary>Base64url without padding to bytes, on the stack (the caller caps the token at 512 characters).</summary>
     private static bool TryDecodeBase64Url(string token, Span<byte> destination, out int written)
     {
         written = 0;
-        var padded = token.Replace('-', '+').Replace('_', '/');
-        padded += (padded.Length % 4) switch { 2 => "==", 3 => "=", 0 => "", _ => "!" };
-        return Convert.TryFromBase64String(padded, destination, out written);
+        if (token.Length % 4 == 1)
+            return false;
+        Span<char> chars = stackalloc char[token.Length + 2];
+        for (var i = 0; i < token.Length; i++)
+            chars[i] = token[i] switch { '-' => '+', '_' => '/', var c => c };
+        var length = token.Length;
+        while (length % 4 != 0)
+            chars[length++] = '=';
+        return Convert.TryFromBase64Chars(chars[..length], destination, out written);
     }
 }

@@ -88,6 +88,95 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.ToTable("audit_entries", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.EventSourceMappingEntity", b =>
+                {
+                    b.Property<string>("Uuid")
+                        .HasMaxLength(36)
+                        .HasColumnType("character varying(36)");
+
+                    b.Property<int>("BatchSize")
+                        .HasColumnType("integer");
+
+                    b.Property<bool>("BisectBatchOnFunctionError")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("EventSourceArn")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<string>("FunctionName")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<DateTimeOffset>("LastModified")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("LastProcessingResult")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)");
+
+                    b.Property<int>("MaximumBatchingWindowInSeconds")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("MaximumRecordAgeInSeconds")
+                        .HasColumnType("integer");
+
+                    b.Property<int>("MaximumRetryAttempts")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("OnFailureDestination")
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<int>("ParallelizationFactor")
+                        .HasColumnType("integer");
+
+                    b.Property<bool>("ReportBatchItemFailures")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("StartingPosition")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<DateTimeOffset?>("StartingPositionTimestamp")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<string>("StateTransitionReason")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<long>("StreamId")
+                        .HasColumnType("bigint");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Uuid");
+
+                    b.HasIndex("FunctionName");
+
+                    b.HasIndex("StreamId");
+
+                    b.ToTable("event_source_mappings", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.LeaseEntity", b =>
                 {
                     b.Property<string>("ApplicationName")

@@ -81,6 +81,95 @@ namespace Runnel.Metadata.Migrations.Sqlite
                     b.ToTable("audit_entries", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.EventSourceMappingEntity", b =>
+                {
+                    b.Property<string>("Uuid")
+                        .HasMaxLength(36)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("BatchSize")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("BisectBatchOnFunctionError")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("EventSourceArn")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("FunctionName")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("LastModified")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("LastProcessingResult")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("MaximumBatchingWindowInSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("MaximumRecordAgeInSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("MaximumRetryAttempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("OnFailureDestination")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("ParallelizationFactor")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("ReportBatchItemFailures")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("StartingPosition")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("StartingPositionTimestamp")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("StateTransitionReason")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("StreamId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Uuid");
+
+                    b.HasIndex("FunctionName");
+
+                    b.HasIndex("StreamId");
+
+                    b.ToTable("event_source_mappings", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.LeaseEntity", b =>
                 {
                     b.Property<string>("ApplicationName")

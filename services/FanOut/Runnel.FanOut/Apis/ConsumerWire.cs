@@ -1,0 +1,271 @@
+using System.Buffers;
+using System.Formats.Cbor;
+using System.Text.Json;
+using Runnel.Core.Errors;
+
+namespace Runnel.FanOut.Apis;
+
+/// <summary>The two body encodings of the Kinesis protocol, as the consumer operations serve them.</summary>
+public enum ConsumerWireFormat
+{
+    Json,
+    Cbor,
+}
+
+/// <summary>
+/// Request parsing and response writing for the consumer operations in JSON 1.1 or CBOR 1.1. A CBOR request is
+/// turned into the equivalent JSON document so each operation has one parser. CBOR answers follow the AWS SDKs' CBOR
+/// protocol: maps and arrays of indefinite length, blobs as byte strings, timestamps as tag 1 over epoch milliseconds
+/// (the Kinesis quirk the SDKs read and write; the JSON form uses epoch seconds with a fraction).
+/// </summary>
+public static class ConsumerWire
+{
+    public const string JsonContentType = "application/x-amz-json-1.1";
+    public const string CborContentType = "application/x-amz-cbor-1.1";
+
+    /// <summary>An integer timestamp above this is milliseconds: 10^11 s is the year 5138, 10^11 ms is 1973.</summary>
+    private const long MillisecondsThreshold = 100_000_000_000L;
+
+    private const int MaxDepth = 32;
+
+    public static ConsumerWireFormat FormatOf(string? contentType) =>
+        (contentType ?? "").Split(';')[0].Trim().Equals(CborContentType, StringComparison.OrdinalIgnoreCase)
+            ? ConsumerWireFormat.Cbor
+            : ConsumerWireFormat.Json;
+
+    public static string ContentType(ConsumerWireFormat format) => format == ConsumerWireFormat.Cbor ? CborContentType : JsonContentType;
+
+    /// <summary>Parses a request body; an empty body is an empty object. Malformed input is SerializationException.</summary>
+    public static JsonDocument Parse(ReadOnlyMemory<byte> body, ConsumerWireFormat format)
+    {
+        if (body.IsEmpty)
+            return JsonDocument.Parse("{}");
+        if (format == ConsumerWireFormat.Json)
+        {
+            try
+            {
+                return JsonDocument.Parse(body);
+            }
+            catch (JsonException)
+            {
+                throw KinesisException.Serialization("Malformed JSON request body.");
+            }
+        }
+        try
+        {
+            var reader = new CborReader(body, CborConformanceMode.Lax, allowMultipleRootLevelValues: false);
+            var output = new ArrayBufferWriter<byte>(body.Length * 2 + 16);
+            using (var json = new Utf8JsonWriter(output))
+                CopyValue(reader, json, 0);
+            if (reader.BytesRemaining != 0)
+                throw new CborContentException("Trailing bytes after the request.");
+            return JsonDocument.Parse(output.WrittenMemory);
+        }
+        catch (Exception e) when (e is CborContentException or InvalidOperationException or FormatException or JsonException or OverflowException)
+        {
+            throw KinesisException.Serialization("Malformed CBOR request body.");
+        }
+    }
+
+    private static void CopyValue(CborReader reader, Utf8JsonWriter json, int depth)
+    {
+        if (depth > MaxDepth)
+            throw new CborContentException("The request nests too deeply.");
+        switch (reader.PeekState())
+        {
+            case CborReaderState.StartMap:
+                reader.ReadStartMap();
+                json.WriteStartObject();
+                while (reader.PeekState() != CborReaderState.EndMap)
+                {
+                    if (reader.PeekState() != CborReaderState.TextString)
+                        throw new CborContentException("Map keys must be text.");
+                    json.WritePropertyName(reader.ReadTextString());
+                    CopyValue(reader, json, depth + 1);
+                }
+                reader.ReadEndMap();
+                json.WriteEndObject();
+                break;
+            case CborReaderState.StartArray:
+                reader.ReadStartArray();
+                json.WriteStartArray();
+                while (reader.PeekState() != CborReaderState.EndArray)
+                    CopyValue(reader, json, depth + 1);
+                reader.ReadEndArray();
+                json.WriteEndArray();
+                break;
+            case CborReaderState.TextString:
+            case CborReaderState.StartIndefiniteLengthTextString:
+                json.WriteStringValue(reader.ReadTextString());
+                break;
+            case CborReaderState.ByteString:
+            case CborReaderState.StartIndefiniteLengthByteString:
+                json.WriteBase64StringValue(reader.ReadByteString());
+                break;
+            case CborReaderState.UnsignedInteger:
+            case CborReaderState.NegativeInteger:
+                json.WriteNumberValue(reader.ReadInt64());
+                break;
+            case CborReaderState.HalfPrecisionFloat:
+            case CborReaderState.SinglePrecisionFloat:
+            case CborReaderState.DoublePrecisionFloat:
+                json.WriteNumberValue(reader.ReadDouble());
+                break;
+            case CborReaderState.Boolean:
+                json.WriteBooleanValue(reader.ReadBoolean());
+                break;
+            case CborReaderState.Null:
+                reader.ReadNull();
+                json.WriteNullValue();
+                break;
+            case CborReaderState.SimpleValue:
+                reader.ReadSimpleValue();
+                json.WriteNullValue();
+                break;
+            case CborReaderState.Tag:
+                // Tag 1 (epoch time): the SDKs send milliseconds as an integer or seconds as a float; the JSON form
+                // of a timestamp is seconds, which is what the operations read.
+                var tag = reader.ReadTag();
+                if (tag == CborTag.UnixTimeSeconds && reader.PeekState() is CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger)
+                {
+                    var n = reader.ReadInt64();
+                    json.WriteNumberValue(Math.Abs(n) > MillisecondsThreshold ? n / 1000m : n);
+                }
+                else
+                {
+                    CopyValue(reader, json, depth + 1);
+                }
+                break;
+            default:
+                throw new CborContentException($"Unexpected CBOR item {reader.PeekState()}.");
+        }
+    }
+}
+
+/// <summary>Writes one answer (or one event payload) in JSON 1.1 or CBOR 1.1.</summary>
+public sealed class ConsumerWireWriter
+{
+    private readonly ArrayBufferWriter<byte>? _output;
+    private readonly Utf8JsonWriter? _json;
+    private readonly CborWriter? _cbor;
+
+    public ConsumerWireWriter(ConsumerWireFormat format, int initialCapacity = 256)
+    {
+        Format = format;
+        if (format == ConsumerWireFormat.Cbor)
+        {
+            _cbor = new CborWriter(CborConformanceMode.Lax, convertIndefiniteLengthEncodings: false, allowMultipleRootLevelValues: false, initialCapacity: initialCapacity);
+        }
+        else
+        {
+            _output = new ArrayBufferWriter<byte>(initialCapacity);
+            _json = new Utf8JsonWriter(_output);
+        }
+    }
+
+    public ConsumerWireFormat Format { get; }
+
+    public void StartObject()
+    {
+        if (_cbor is not null)
+            _cbor.WriteStartMap(null);
+        else
+            _json!.WriteStartObject();
+    }
+
+    public void StartObject(string name)
+    {
+        Name(name);
+        StartObject();
+    }
+
+    public void EndObject()
+    {
+        if (_cbor is not null)
+            _cbor.WriteEndMap();
+        else
+            _json!.WriteEndObject();
+    }
+
+    public void StartArray(string name)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteStartArray(null);
+        else
+            _json!.WriteStartArray();
+    }
+
+    public void EndArray()
+    {
+        if (_cbor is not null)
+            _cbor.WriteEndArray();
+        else
+            _json!.WriteEndArray();
+    }
+
+    public void String(string name, string value)
+    {
+        Name(name);
+        StringValue(value);
+    }
+
+    public void StringValue(string value)
+    {
+        if (_cbor is not null)
+            _cbor.WriteTextString(value);
+        else
+            _json!.WriteStringValue(value);
+    }
+
+    public void Number(string name, long value)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteInt64(value);
+        else
+            _json!.WriteNumberValue(value);
+    }
+
+    public void Timestamp(string name, long unixMs)
+    {
+        Name(name);
+        if (_cbor is not null)
+        {
+            _cbor.WriteTag(CborTag.UnixTimeSeconds);
+            _cbor.WriteInt64(unixMs);
+        }
+        else
+        {
+            _json!.WriteNumberValue(unixMs / 1000m);
+        }
+    }
+
+    public void Blob(string name, ReadOnlySpan<byte> value)
+    {
+        Name(name);
+        if (_cbor is not null)
+            _cbor.WriteByteString(value);
+        else
+            _json!.WriteBase64StringValue(value);
+    }
+
+    /// <summary>Finishes the document and returns its bytes.</summary>
+    public byte[] ToArray()
+    {
+        if (_cbor is not null)
+            return _cbor.Encode();
+        _json!.Flush();
+        var bytes = _output!.WrittenSpan.ToArray();
+        _json.Dispose();
+        return bytes;
+    }
+
+    private void Name(string name)
+    {
+        if (_cbor is not null)
+            _cbor.WriteTextString(name);
+        else
+            _json!.WritePropertyName(name);
+    }
+}

@@ -1,0 +1,56 @@
+using Microsoft.EntityFrameworkCore;
+using Runnel.Metadata;
+
+namespace Runnel.FanOut.Mappings;
+
+/// <summary>Thrown when another replica took the lease (or the mapping was deleted): this one must stop delivering.</summary>
+public sealed class LeaseLostException(string message) : Exception(message);
+
+/// <summary>
+/// One held (mapping, shard) lease. Every write is conditional on this process still being the owner, so a replica
+/// that lost the lease (paused past its expiry, partitioned) can neither renew it nor move the checkpoint.
+/// </summary>
+public sealed class LeaseKeeper(IDbContextFactory<MetadataDbContext> dbFactory, string application, long streamId, int shardIndex, string owner, TimeSpan duration, TimeProvider time)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    public int ShardIndex => shardIndex;
+
+    public Task RenewAsync(CancellationToken ct) => WriteAsync(null, ct);
+
+    public Task CheckpointAsync(string checkpoint, CancellationToken ct) => WriteAsync(checkpoint, ct);
+
+    /// <summary>Gives the lease up so any replica can take it at once.</summary>
+    public async Task ReleaseAsync(CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await db.Leases.Where(l => l.ApplicationName == application && l.StreamId == streamId && l.ShardIndex == shardIndex && l.LeaseOwner == owner)
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.LeaseOwner, (string?)null).SetProperty(l => l.LeaseExpiresAt, (DateTimeOffset?)null), ct)
+            .ConfigureAwait(false);
+    }
+
+    private async Task WriteAsync(string? checkpoint, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var expires = time.GetUtcNow() + duration;
+            await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
+            var query = db.Leases.Where(l => l.ApplicationName == application && l.StreamId == streamId && l.ShardIndex == shardIndex && l.LeaseOwner == owner);
+            var rows = checkpoint is null
+                ? await query.ExecuteUpdateAsync(s => s
+                    .SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1)
+                    .SetProperty(l => l.LeaseExpiresAt, expires), ct).ConfigureAwait(false)
+                : await query.ExecuteUpdateAsync(s => s
+                    .SetProperty(l => l.Checkpoint, checkpoint)
+                    .SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1)
+                    .SetProperty(l => l.LeaseExpiresAt, expires), ct).ConfigureAwait(false);
+            if (rows == 0)
+                throw new LeaseLostException($"Lease {application} on shard {shardIndex} is no longer held by {owner}.");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}
