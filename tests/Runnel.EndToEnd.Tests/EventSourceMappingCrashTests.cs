@@ -18,10 +18,11 @@ namespace Runnel.EndToEnd.Tests;
 /// <summary>
 /// An event source mapping in the deployed shape: two FanOut replicas as their own processes on PostgreSQL, the
 /// mapping created through Ingest's public port (which forwards the Lambda API to the first replica), and records
-/// flowing to a receiver the test stands up. Until the crash the leases keep each shard on one replica, so no record
-/// arrives twice. The replica that took the mapping is killed with SIGKILL mid-delivery and started again: the other
-/// (or the restarted one) continues from the last checkpoint once the leases expire, so every record reaches the
-/// receiver at least once, none is missing, and each key's records arrive in order.
+/// flowing to a receiver the test stands up. The two replicas share the two shards' leases, one each (each reports it
+/// on its metrics endpoint), and until the crash the leases keep each shard on one replica, so no record arrives twice.
+/// The first replica is killed with SIGKILL mid-delivery and started again: the other (or the restarted one) continues
+/// its shard from the last checkpoint once the lease expires, so every record reaches the receiver at least once, none
+/// is missing, and each key's records arrive in order.
 /// </summary>
 public sealed class EventSourceMappingCrashTests
 {
@@ -72,6 +73,13 @@ public sealed class EventSourceMappingCrashTests
             ParallelizationFactor = 2,
         }, new JsonSerializerOptions(), ct); // Lambda's member names are PascalCase
         Assert.True((int)create.StatusCode == 202, $"create answered {(int)create.StatusCode}: {await create.Content.ReadAsStringAsync(ct)}\n{cluster.Describe()}");
+        var uuid = (await create.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("UUID").GetString()!;
+        // The replicas share the leases: one shard each.
+        foreach (var replica in cluster.FanOuts)
+        {
+            await Wait.UntilAsync(async () => await LeasesHeldAsync(replica.BaseAddress, uuid, ct) == 1, TimeSpan.FromSeconds(30),
+                $"{replica} to report one of the two leases", cancellationToken: ct);
+        }
 
         for (var n = 0; n < PerKey; n += 10)
         {
@@ -107,6 +115,16 @@ public sealed class EventSourceMappingCrashTests
         }
         Assert.Equal(Keys, received.Select(r => r.Key).Distinct().Count());
         TestContext.Current.TestOutputHelper?.WriteLine($"{atKill} of {total} records delivered at the kill; {received.Count - total} redelivered after the restart");
+    }
+
+    /// <summary>The replica's <c>runnel.fanout.mapping.leases_held</c> gauge for the mapping, from its Prometheus endpoint.</summary>
+    private static async Task<int> LeasesHeldAsync(Uri replica, string uuid, CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = replica, Timeout = TimeSpan.FromSeconds(10) };
+        var text = await http.GetStringAsync("/metrics", ct);
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("runnel_fanout_mapping_leases_held{", StringComparison.Ordinal)
+            && l.Contains($"mapping=\"{uuid}\"", StringComparison.Ordinal));
+        return line is null ? 0 : (int)double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
     }
 
     private sealed class Receiver(WebApplication app, string url) : IAsyncDisposable

@@ -82,6 +82,30 @@ public sealed class DeliveryTests(StandaloneHostFixture host)
     }
 
     [Fact]
+    public async Task AT_TIMESTAMP_through_the_API_starts_at_the_first_record_at_or_after_the_timestamp()
+    {
+        var stream = NewName("esm-at");
+        await CreateStreamAsync(host.Http, stream);
+        await PutAsync(host.Http, stream, [("k", "before-1"), ("k", "before-2")]);
+        // The timestamp is a millisecond after the last record put so far, as the stream stamped it.
+        var lastArrival = (await ReadAllAsync(host.Http, stream))[^1].GetProperty("ApproximateArrivalTimestamp").GetDouble();
+        var at = DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(lastArrival * 1000) + 1);
+        await UntilAsync(() => DateTimeOffset.UtcNow > at, "the clock to pass the timestamp");
+        var after = await PutAsync(host.Http, stream, [("k", "after-1"), ("k", "after-2")]);
+        await using var receiver = await Receiver.StartAsync();
+        await CreateMappingAsync(new
+        {
+            EventSourceArn = StreamArn(stream),
+            FunctionName = receiver.Url,
+            StartingPosition = "AT_TIMESTAMP",
+            StartingPositionTimestamp = at.ToUnixTimeMilliseconds() / 1000.0,
+        });
+        after.AddRange(await PutAsync(host.Http, stream, [("k", "later")]));
+        await UntilAsync(() => receiver.Accepted.Count >= 3, "the records from the timestamp on");
+        Assert.Equal(after, receiver.Accepted.Select(r => r.SequenceNumber));
+    }
+
+    [Fact]
     public async Task Parallelization_keeps_the_order_of_each_key_across_lanes()
     {
         var stream = NewName("esm-par");

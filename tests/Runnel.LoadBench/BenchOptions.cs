@@ -7,6 +7,9 @@ public enum HttpMode
 {
     Http11,
     Http2,
+
+    /// <summary>HTTP/1.1 through HttpClient instead of <see cref="Http1Wire"/> (to compare the client's own cost).</summary>
+    Http11HttpClient,
 }
 
 /// <summary>
@@ -87,7 +90,8 @@ public sealed record BenchOptions
         run (default):
           --endpoint URL          required, e.g. http://127.0.0.1:4700
           --target NAME           label in the results (default: host:port)
-          --http 1.1|2            HTTP/1.1 keep-alive (default) or HTTP/2 (h2c prior knowledge on http://)
+          --http 1.1|2            HTTP/1.1 keep-alive (default) or HTTP/2 (h2c prior knowledge on http://);
+                                  1.1-httpclient: HTTP/1.1 through HttpClient instead of the raw socket client
           --scenarios LIST        comma list of put-batch,drain,put-single,latency,soak (default: all but soak;
                                   drain needs put-batch)
           --shards N              shards per stream (4)
@@ -141,7 +145,8 @@ public sealed record BenchOptions
             {
                 null or "1.1" or "1" or "http1" => HttpMode.Http11,
                 "2" or "2.0" or "h2" or "h2c" or "http2" => HttpMode.Http2,
-                var other => throw new ArgumentException($"--http must be 1.1 or 2, got '{other}'."),
+                "1.1-httpclient" => HttpMode.Http11HttpClient,
+                var other => throw new ArgumentException($"--http must be 1.1, 2 or 1.1-httpclient, got '{other}'."),
             },
             // Fixed order: drain reads the put-batch stream, so put-batch always runs first.
             Scenarios = [.. KnownScenarios.Where(scenarios.Contains)],

@@ -17,7 +17,9 @@ public sealed class KinesisErrorException(int status, string type, string messag
 /// <summary>
 /// One client of the Kinesis JSON 1.1 protocol with a connection of its own (HTTP/1.1 keep-alive, or one HTTP/2
 /// connection), used by one task at a time. Bodies are sent as given and answers are read into a buffer that is
-/// reused by the next call, so a steady load allocates almost nothing per request.
+/// reused by the next call, so a steady load allocates almost nothing per request. Cleartext HTTP/1.1 goes through
+/// <see cref="Http1Wire"/> (about a third less client CPU per small call than HttpClient); HTTP/2 and https, and
+/// <c>--http 1.1-httpclient</c>, through HttpClient.
 /// </summary>
 public sealed class KinesisConnection : IDisposable
 {
@@ -28,6 +30,7 @@ public sealed class KinesisConnection : IDisposable
     private readonly string _date = DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
     private readonly string _authorization;
     private byte[] _buffer = new byte[64 * 1024];
+    private readonly Http1Wire? _wire;
 
     public KinesisConnection(Uri endpoint, HttpMode mode, TimeSpan timeout)
     {
@@ -47,6 +50,8 @@ public sealed class KinesisConnection : IDisposable
         var day = _date[..8];
         _authorization = $"AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK00000000/{day}/us-east-1/kinesis/aws4_request, "
             + "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + new string('0', 64);
+        if (mode == HttpMode.Http11 && Http1Wire.Supports(endpoint))
+            _wire = new Http1Wire(endpoint, _date, _authorization, timeout);
     }
 
     /// <summary>The body of the last answer; valid until the next call.</summary>
@@ -55,6 +60,12 @@ public sealed class KinesisConnection : IDisposable
     /// <summary>Sends one operation and returns the HTTP status; the answer is in <see cref="Body"/>.</summary>
     public async Task<int> SendAsync(string operation, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
+        if (_wire is not null)
+        {
+            var (status, answer) = await _wire.SendAsync(operation, body, cancellationToken).ConfigureAwait(false);
+            Body = answer;
+            return status;
+        }
         using var request = new HttpRequestMessage(HttpMethod.Post, "/")
         {
             Version = _version,
@@ -125,5 +136,9 @@ public sealed class KinesisConnection : IDisposable
         return new KinesisErrorException(status, type.Length > 0 ? type : $"HTTP{status}", message);
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _wire?.Dispose();
+        _http.Dispose();
+    }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Runnel.TestKit;
 
 namespace Runnel.ServiceDefaults.Tests;
@@ -43,5 +44,53 @@ public sealed class MetricsTests
         // The probe and scrape endpoints stay out of the request metrics.
         Assert.DoesNotMatch(@"http_server_request_duration_seconds_count\{[^}]*http_route=""/(metrics|health)", text);
         Assert.Matches(@"http_server_request_duration_seconds_count\{[^}]*http_route=""/ping""", text);
+    }
+
+    /// <summary>
+    /// Tests and tools run several hosts in one process, and OpenTelemetry's listener is process-wide: a host that
+    /// stops before anything was scraped must not take the same-named series of a host still running with it.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Stopping_one_host_keeps_the_same_named_series_of_another(bool stoppedHostMeasuresFirst)
+    {
+        var meterName = $"Runnel.Tests.Shared{stoppedHostMeasuresFirst}";
+        await using var survivor = await TestHost.StartAsync(new Dictionary<string, string?> { ["Runnel:NodeName"] = "survivor" });
+        var stopped = await TestHost.StartAsync(new Dictionary<string, string?> { ["Runnel:NodeName"] = "stopped" });
+        Counter<long> CounterOf(TestHost host) =>
+            host.App.Services.GetRequiredService<IMeterFactory>().Create(meterName).CreateCounter<long>("runnel.tests.shared", unit: "{record}");
+
+        Counter<long> kept;
+        if (stoppedHostMeasuresFirst)
+        {
+            CounterOf(stopped).Add(1, new KeyValuePair<string, object?>("host", "stopped"));
+            kept = CounterOf(survivor);
+        }
+        else
+        {
+            kept = CounterOf(survivor);
+            CounterOf(stopped).Add(1, new KeyValuePair<string, object?>("host", "stopped"));
+        }
+        kept.Add(1, new KeyValuePair<string, object?>("host", "survivor"));
+        await stopped.DisposeAsync();
+        // A collection after the stop is where a retired stream would be dropped; measurements after it must count.
+        await survivor.Client.GetStringAsync("/metrics", Ct);
+        kept.Add(4, new KeyValuePair<string, object?>("host", "survivor"));
+
+        var text = "";
+        try
+        {
+            await Wait.UntilAsync(async () =>
+            {
+                text = await survivor.Client.GetStringAsync("/metrics", Ct);
+                return System.Text.RegularExpressions.Regex.IsMatch(text, """runnel_tests_shared_total\{[^}]*host="survivor"[^}]*\} 5(\s|$)""",
+                    System.Text.RegularExpressions.RegexOptions.Multiline);
+            }, TimeSpan.FromSeconds(10), "the survivor's series at 5", cancellationToken: Ct);
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail("The survivor's series is not at 5:\n" + string.Join('\n', text.Split('\n').Where(l => l.Contains("shared", StringComparison.Ordinal))));
+        }
     }
 }

@@ -10,14 +10,13 @@ namespace Runnel.Ingest.Throttling;
 /// pairs get their own tags; later ones are counted under <c>stream=other, shard=other</c>, so a
 /// deployment with very many shards cannot blow up the metrics backend.
 /// </summary>
-public sealed class StreamMetrics : IDisposable
+public sealed class StreamMetrics
 {
     public const string MeterName = "Runnel.Streams";
 
     /// <summary>Distinct stream/shard pairs with their own series.</summary>
     public const int MaxSeries = 2000;
 
-    private readonly Meter _meter;
     private readonly Counter<long> _incomingBytes;
     private readonly Counter<long> _incomingRecords;
     private readonly Counter<long> _writeExceeded;
@@ -30,14 +29,15 @@ public sealed class StreamMetrics : IDisposable
 
     public StreamMetrics(IMeterFactory meters)
     {
-        _meter = meters.Create(MeterName);
-        _incomingBytes = _meter.CreateCounter<long>("IncomingBytes", "By", "Bytes (data + partition key) accepted by PutRecord and PutRecords.");
-        _incomingRecords = _meter.CreateCounter<long>("IncomingRecords", "{record}", "Records accepted by PutRecord and PutRecords.");
-        _writeExceeded = _meter.CreateCounter<long>("WriteProvisionedThroughputExceeded", "{record}", "Records refused by the shard's write limits.");
-        _readExceeded = _meter.CreateCounter<long>("ReadProvisionedThroughputExceeded", "{call}", "GetRecords calls refused by the shard's read limits.");
-        _outgoingBytes = _meter.CreateCounter<long>("OutgoingBytes", "By", "Bytes returned by GetRecords.");
-        _outgoingRecords = _meter.CreateCounter<long>("OutgoingRecords", "{record}", "Records returned by GetRecords.");
-        _iteratorAge = _meter.CreateHistogram<long>("GetRecords.IteratorAgeMilliseconds", "ms", "How far behind the tip of the shard a GetRecords call read.");
+        // The factory owns the meter: it lives as long as the factory (the process, for Runnel meters).
+        var meter = meters.Create(MeterName);
+        _incomingBytes = meter.CreateCounter<long>("IncomingBytes", "By", "Bytes (data + partition key) accepted by PutRecord and PutRecords.");
+        _incomingRecords = meter.CreateCounter<long>("IncomingRecords", "{record}", "Records accepted by PutRecord and PutRecords.");
+        _writeExceeded = meter.CreateCounter<long>("WriteProvisionedThroughputExceeded", "{record}", "Records refused by the shard's write limits.");
+        _readExceeded = meter.CreateCounter<long>("ReadProvisionedThroughputExceeded", "{call}", "GetRecords calls refused by the shard's read limits.");
+        _outgoingBytes = meter.CreateCounter<long>("OutgoingBytes", "By", "Bytes returned by GetRecords.");
+        _outgoingRecords = meter.CreateCounter<long>("OutgoingRecords", "{record}", "Records returned by GetRecords.");
+        _iteratorAge = meter.CreateHistogram<long>("GetRecords.IteratorAgeMilliseconds", "ms", "How far behind the tip of the shard a GetRecords call read.");
     }
 
     public void RecordsIn(string stream, int shard, long records, long bytes)
@@ -75,5 +75,4 @@ public sealed class StreamMetrics : IDisposable
             [new("stream", k.Item1), new("shard", k.Item2.ToString(CultureInfo.InvariantCulture))]);
     }
 
-    public void Dispose() => _meter.Dispose();
 }

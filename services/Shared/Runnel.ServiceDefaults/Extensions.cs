@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -55,6 +56,7 @@ public static class Extensions
             return builder;
         }
 
+        builder.Services.Replace(ServiceDescriptor.Singleton<System.Diagnostics.Metrics.IMeterFactory, ProcessMeterFactory>());
         builder.ConfigureRunnelLogging();
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();

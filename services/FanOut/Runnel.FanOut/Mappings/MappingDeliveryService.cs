@@ -11,12 +11,14 @@ using Runnel.ServiceDefaults;
 namespace Runnel.FanOut.Mappings;
 
 /// <summary>
-/// Runs event source mappings. Every scan (and whenever this process changed a mapping) it settles transitional
-/// states, adds lease rows for shards born from a resharding, and takes the free or expired leases of enabled
-/// mappings whose parents are finished, starting a <see cref="ShardDelivery"/> for each. Leases are renewed every third
-/// of their duration; a replica that dies stops renewing and another takes its shards over after the duration, from
-/// the last checkpoint (at least once, never a gap). Deliveries of a disabled, changed or deleted mapping are stopped
-/// and their leases given up.
+/// Runs event source mappings. Every scan (and whenever this process changed a mapping) it announces this replica,
+/// settles transitional states, adds lease rows for shards born from a resharding, and takes leases of enabled mappings
+/// whose parents are finished up to its fair share among the live replicas (<see cref="LeaseBalancer"/>), stealing one
+/// per steal interval from a replica above the share; it starts a <see cref="ShardDelivery"/> for each. Leases are
+/// renewed every third of their duration; a replica that dies stops renewing and another takes its shards over after
+/// the duration, from the last checkpoint (at least once, never a gap). A replica whose lease was stolen stops that
+/// shard at its next scan or renewal; its checkpoint writes already fail. Deliveries of a disabled, changed or deleted
+/// mapping are stopped and their leases given up.
 /// </summary>
 public sealed class MappingDeliveryService(
     IDbContextFactory<MetadataDbContext> dbFactory,
@@ -38,8 +40,20 @@ public sealed class MappingDeliveryService(
     private readonly Dictionary<(string Uuid, int Shard), Running> _running = [];
     private readonly ConcurrentDictionary<string, string> _reported = new();
 
+    /// <summary>ApplicationName prefix of the rows by which replicas announce themselves.</summary>
+    public const string WorkerPrefix = "esm-worker:";
+
+    private DateTimeOffset _lastSteal = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastCleanup = DateTimeOffset.MinValue;
+    private volatile IReadOnlyList<(string Uuid, int Shard)> _held = [];
+
     /// <summary>Unique per process: a restarted replica must not mistake its predecessor's leases for its own.</summary>
     public string Owner { get; } = $"{identity.NodeName}/{Guid.NewGuid():N}";
+
+    private string WorkerRow => WorkerPrefix + Owner;
+
+    /// <summary>The (mapping, shard) leases this replica delivered at its last scan.</summary>
+    public IReadOnlyList<(string Uuid, int Shard)> HeldLeases => _held;
 
     private sealed record Running(CancellationTokenSource Stop, Task Task, long Version);
 
@@ -50,6 +64,21 @@ public sealed class MappingDeliveryService(
         var interval = TimeSpan.FromMilliseconds(_options.ScanIntervalMilliseconds);
         try
         {
+            if (_options.BalanceLeases)
+            {
+                // Announce first and take leases from the next scan on: replicas started together then see each other
+                // before the first of them takes every free lease (which stealing would undo, one lease at a time).
+                try
+                {
+                    await using var db = await dbFactory.CreateDbContextAsync(stoppingToken).ConfigureAwait(false);
+                    await AnnounceAsync(db, time.GetUtcNow(), stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    _logger.LogWarning(e, "Announcing this event source mapping replica failed");
+                }
+                await Task.Delay(interval, time, stoppingToken).ConfigureAwait(false);
+            }
             while (!stoppingToken.IsCancellationRequested)
             {
                 try
@@ -70,6 +99,23 @@ public sealed class MappingDeliveryService(
         {
             foreach (var key in _running.Keys.ToList())
                 await StopAsync(key).ConfigureAwait(false);
+            await WithdrawAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Removes this replica's announcement on a clean stop, so the others recount their shares at once.</summary>
+    private async Task WithdrawAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await using var db = await dbFactory.CreateDbContextAsync(timeout.Token).ConfigureAwait(false);
+            await db.Leases.Where(l => l.ApplicationName == WorkerRow && l.StreamId == 0 && l.ShardIndex == 0)
+                .ExecuteDeleteAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _logger.LogDebug(e, "Removing this replica's announcement failed; it expires instead");
         }
     }
 
@@ -79,6 +125,8 @@ public sealed class MappingDeliveryService(
             _running.Remove(key);
 
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        var live = await AnnounceAsync(db, now, ct).ConfigureAwait(false);
         var mappings = await db.EventSourceMappings.AsNoTracking().ToListAsync(ct).ConfigureAwait(false);
         foreach (var m in mappings.Where(m => MappingStates.IsTransitional(m.State)))
         {
@@ -99,9 +147,8 @@ public sealed class MappingDeliveryService(
                 await StopAsync(key).ConfigureAwait(false);
         }
 
-        if (mappings.Count == 0)
-            return;
-        var streams = await db.Streams.AsNoTracking().ToDictionaryAsync(s => s.Id, ct).ConfigureAwait(false);
+        var streams = mappings.Count == 0 ? [] : await db.Streams.AsNoTracking().ToDictionaryAsync(s => s.Id, ct).ConfigureAwait(false);
+        var active = new Dictionary<string, (EventSourceMappingEntity Mapping, StreamEntity Stream)>(StringComparer.Ordinal);
         foreach (var m in mappings.Where(m => m.State == MappingStates.Enabled))
         {
             if (!streams.TryGetValue(m.StreamId, out var stream) || stream.Status == StreamStatuses.Deleting)
@@ -109,62 +156,178 @@ public sealed class MappingDeliveryService(
                 await ReportAsync(m.Uuid, "PROBLEM: Stream not found").ConfigureAwait(false);
                 continue;
             }
-            await StartShardsAsync(db, m, stream, ct).ConfigureAwait(false);
+            await SeedAsync(db, m, ct).ConfigureAwait(false);
+            active[MappingLeases.Application(m.Uuid)] = (m, stream);
         }
+        await BalanceAsync(db, active, live, ct).ConfigureAwait(false);
     }
 
-    private async Task StartShardsAsync(MetadataDbContext db, EventSourceMappingEntity m, StreamEntity stream, CancellationToken ct)
+    /// <summary>
+    /// Announces this replica (a <c>leases</c> row <c>esm-worker:OWNER</c> that expires after the worker expiry) and
+    /// returns the replicas whose announcement has not expired. Rows of replicas gone for an hour are removed.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> AnnounceAsync(MetadataDbContext db, DateTimeOffset now, CancellationToken ct)
     {
-        var application = MappingLeases.Application(m.Uuid);
-        if (await MappingLeases.SeedAsync(db, m, null, ct).ConfigureAwait(false) > 0)
+        var expires = now + _options.WorkerExpiry;
+        var updated = await db.Leases.Where(l => l.ApplicationName == WorkerRow && l.StreamId == 0 && l.ShardIndex == 0)
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.LeaseExpiresAt, expires).SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1), ct)
+            .ConfigureAwait(false);
+        if (updated == 0)
         {
+            db.Leases.Add(new LeaseEntity { ApplicationName = WorkerRow, StreamId = 0, ShardIndex = 0, LeaseOwner = Owner, LeaseCounter = 1, LeaseExpiresAt = expires });
             try
             {
                 await db.SaveChangesAsync(ct).ConfigureAwait(false);
             }
-            catch (DbUpdateException)
+            finally
             {
-                // Another replica added the same rows first.
+                db.ChangeTracker.Clear();
             }
-            db.ChangeTracker.Clear();
         }
-        var leases = await db.Leases.AsNoTracking().Where(l => l.ApplicationName == application).ToListAsync(ct).ConfigureAwait(false);
-        var finished = leases.Where(l => l.Checkpoint == MappingLeases.ShardEnd).Select(l => l.ShardIndex).ToHashSet();
-        var known = leases.Select(l => l.ShardIndex).ToHashSet();
-        var now = time.GetUtcNow();
-        foreach (var lease in leases.OrderBy(l => l.ShardIndex))
+        if (now - _lastCleanup > TimeSpan.FromMinutes(1))
         {
-            if (lease.Checkpoint == MappingLeases.ShardEnd || _running.ContainsKey((m.Uuid, lease.ShardIndex)))
-                continue;
-            // Per-key order across a resharding: a child starts only after its parents were delivered to their end. A
-            // parent without a row has expired from the stream and has nothing left to deliver.
-            var parents = (lease.ParentShardIndexes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)
-                .Select(p => int.Parse(p, CultureInfo.InvariantCulture));
-            if (parents.Any(p => known.Contains(p) && !finished.Contains(p)))
-                continue;
-            if (lease.LeaseOwner is not null && lease.LeaseOwner != Owner && lease.LeaseExpiresAt > now)
-                continue;
-            var duration = TimeSpan.FromSeconds(_options.LeaseSeconds);
-            var taken = await db.Leases
-                .Where(l => l.ApplicationName == application && l.StreamId == lease.StreamId && l.ShardIndex == lease.ShardIndex && l.LeaseCounter == lease.LeaseCounter)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(l => l.LeaseOwner, Owner)
-                    .SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1)
-                    .SetProperty(l => l.LeaseExpiresAt, now + duration), ct).ConfigureAwait(false);
-            if (taken == 0)
-                continue;
-            if (MappingLeases.NextOrdinal(lease.Checkpoint) is not { } start)
-                continue;
-            var keeper = new LeaseKeeper(dbFactory, application, lease.StreamId, lease.ShardIndex, Owner, duration, time);
-            var source = new EventSource(m.EventSourceArn, ShardIds.Format(lease.ShardIndex), lease.ShardIndex, fanOutOptions.Value.Region, fanOutOptions.Value.AccountId);
-            var context = new ShardDeliveryContext(m, stream.Name, TimeSpan.FromHours(stream.RetentionHours), source, start, keeper);
-            var stop = new CancellationTokenSource();
-            _logger.LogInformation("Mapping {Mapping} took {Shard} of {Stream} from {Checkpoint}", m.Uuid, source.ShardId, stream.Name, lease.Checkpoint ?? "its start");
-            _running[(m.Uuid, lease.ShardIndex)] = new Running(stop, RunAsync(context, keeper, stop), m.Version);
+            _lastCleanup = now;
+            var gone = now - TimeSpan.FromHours(1);
+            await db.Leases.Where(l => l.ApplicationName.StartsWith(WorkerPrefix) && l.LeaseExpiresAt < gone).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         }
+        var live = await db.Leases.AsNoTracking().Where(l => l.ApplicationName.StartsWith(WorkerPrefix) && l.LeaseExpiresAt > now)
+            .Select(l => l.LeaseOwner).ToListAsync(ct).ConfigureAwait(false);
+        return [.. live.OfType<string>()];
     }
 
-    private async Task RunAsync(ShardDeliveryContext context, LeaseKeeper keeper, CancellationTokenSource stop)
+    /// <summary>Adds lease rows for shards of the mapping's stream that have none (children of a resharding).</summary>
+    private static async Task SeedAsync(MetadataDbContext db, EventSourceMappingEntity m, CancellationToken ct)
+    {
+        if (await MappingLeases.SeedAsync(db, m, null, ct).ConfigureAwait(false) == 0)
+            return;
+        try
+        {
+            await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        }
+        catch (DbUpdateException)
+        {
+            // Another replica added the same rows first.
+        }
+        db.ChangeTracker.Clear();
+    }
+
+    /// <summary>
+    /// Looks at every lease of the enabled mappings: stops deliveries whose lease another replica took, restarts ours
+    /// that ended, and takes (and at most once per steal interval steals) leases as <see cref="LeaseBalancer"/> plans.
+    /// </summary>
+    private async Task BalanceAsync(
+        MetadataDbContext db, Dictionary<string, (EventSourceMappingEntity Mapping, StreamEntity Stream)> active, IReadOnlyList<string> live, CancellationToken ct)
+    {
+        var rows = active.Count == 0 ? [] : await db.Leases.AsNoTracking()
+            .Where(l => l.ApplicationName.StartsWith(EventSourceMappingEntity.LeaseApplicationPrefix)).ToListAsync(ct).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        var deliverable = new List<LeaseView>();
+        foreach (var group in rows.Where(l => active.ContainsKey(l.ApplicationName)).GroupBy(l => l.ApplicationName))
+        {
+            var uuid = active[group.Key].Mapping.Uuid;
+            var finished = group.Where(l => l.Checkpoint == MappingLeases.ShardEnd).Select(l => l.ShardIndex).ToHashSet();
+            var known = group.Select(l => l.ShardIndex).ToHashSet();
+            foreach (var lease in group)
+            {
+                if (_running.ContainsKey((uuid, lease.ShardIndex)) && lease.LeaseOwner != Owner)
+                {
+                    // Taken by another replica (a steal, or our renewals failed past the expiry): stop at once rather
+                    // than at the next failed renewal.
+                    _logger.LogInformation("Mapping {Mapping}: lease of shard {Shard} is now held by {Owner}; stopping here", uuid, lease.ShardIndex, lease.LeaseOwner);
+                    await StopAsync((uuid, lease.ShardIndex)).ConfigureAwait(false);
+                }
+                if (lease.Checkpoint == MappingLeases.ShardEnd)
+                    continue;
+                // Per-key order across a resharding: a child starts only after its parents were delivered to their end.
+                // A parent without a row has expired from the stream and has nothing left to deliver.
+                var parents = (lease.ParentShardIndexes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(p => int.Parse(p, CultureInfo.InvariantCulture));
+                if (parents.Any(p => known.Contains(p) && !finished.Contains(p)))
+                    continue;
+                deliverable.Add(new LeaseView(lease.ApplicationName, lease.StreamId, lease.ShardIndex, lease.LeaseOwner, lease.LeaseCounter, lease.LeaseExpiresAt));
+            }
+        }
+
+        var plan = LeaseBalancer.Plan(deliverable, live, Owner, now, _options.BalanceLeases,
+            maySteal: now - _lastSteal >= TimeSpan.FromMilliseconds(_options.StealIntervalMilliseconds));
+        // Ours by the table but not running here (a delivery that failed): run it again; it is within our share.
+        var restart = deliverable.Where(l => l.Owner == Owner && l.IsHeldAt(now) && !_running.ContainsKey((active[l.Application].Mapping.Uuid, l.ShardIndex)));
+        foreach (var lease in restart.Concat(plan.Take))
+        {
+            var (m, stream) = active[lease.Application];
+            if (!_running.ContainsKey((m.Uuid, lease.ShardIndex)))
+                await TakeAsync(db, m, stream, lease, victim: null, now, ct).ConfigureAwait(false);
+        }
+        if (plan.Steal is { } steal)
+        {
+            var (m, stream) = active[steal.Application];
+            _lastSteal = now;
+            if (await TakeAsync(db, m, stream, steal, plan.Victim, now, ct).ConfigureAwait(false))
+            {
+                metrics.Stole(m.Uuid);
+                _logger.LogInformation("Mapping {Mapping}: took shard {Shard} from {Victim} to reach a fair share of {Target} leases over {Workers} replicas",
+                    m.Uuid, steal.ShardIndex, plan.Victim, plan.Target, plan.Workers);
+            }
+        }
+        var held = _running.Keys.GroupBy(k => k.Uuid).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        _held = [.. _running.Keys];
+        metrics.Balanced(held, plan.Workers);
+    }
+
+    /// <summary>
+    /// Takes a lease with a conditional update on its counter (and, for a steal, on its owner), so of two replicas
+    /// taking or stealing the same lease at once exactly one wins, and starts delivering it.
+    /// </summary>
+    private async Task<bool> TakeAsync(
+        MetadataDbContext db, EventSourceMappingEntity m, StreamEntity stream, LeaseView lease, string? victim, DateTimeOffset now, CancellationToken ct)
+    {
+        var duration = TimeSpan.FromSeconds(_options.LeaseSeconds);
+        var row = db.Leases.Where(l => l.ApplicationName == lease.Application && l.StreamId == lease.StreamId && l.ShardIndex == lease.ShardIndex);
+        var counter = lease.Counter;
+        // A busy victim bumps the counter with every checkpoint, so a steal that lost only to that reads the counter
+        // again and retries (a few times); one that finds another owner gives up.
+        for (var attempt = 1; ; attempt++)
+        {
+            var expected = counter;
+            var query = row.Where(l => l.LeaseCounter == expected);
+            if (victim is not null)
+                query = query.Where(l => l.LeaseOwner == victim);
+            var taken = await query.ExecuteUpdateAsync(s => s
+                .SetProperty(l => l.LeaseOwner, Owner)
+                .SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1)
+                .SetProperty(l => l.LeaseExpiresAt, now + duration), ct).ConfigureAwait(false);
+            if (taken == 1)
+                break;
+            if (victim is null || attempt == 5)
+                return false;
+            var current = await row.AsNoTracking().Select(l => new { l.LeaseOwner, l.LeaseCounter }).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+            if (current is null || current.LeaseOwner != victim)
+                return false;
+            counter = current.LeaseCounter;
+        }
+        // The checkpoint is read after the take: the former owner can no longer move it (its writes are conditional on
+        // being the owner), so delivery starts right after the last record it finished.
+        var checkpoint = await db.Leases.AsNoTracking()
+            .Where(l => l.ApplicationName == lease.Application && l.StreamId == lease.StreamId && l.ShardIndex == lease.ShardIndex)
+            .Select(l => l.Checkpoint).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        var keeper = new LeaseKeeper(dbFactory, lease.Application, lease.StreamId, lease.ShardIndex, Owner, duration, time);
+        if (MappingLeases.NextOrdinal(checkpoint) is not { } start)
+        {
+            await keeper.ReleaseAsync(ct).ConfigureAwait(false);
+            return false;
+        }
+        var source = new EventSource(m.EventSourceArn, ShardIds.Format(lease.ShardIndex), lease.ShardIndex, fanOutOptions.Value.Region, fanOutOptions.Value.AccountId);
+        var context = new ShardDeliveryContext(m, stream.Name, TimeSpan.FromHours(stream.RetentionHours), source, start, keeper);
+        var stop = new CancellationTokenSource();
+        _logger.LogInformation("Mapping {Mapping} took {Shard} of {Stream} from {Checkpoint}", m.Uuid, source.ShardId, stream.Name, checkpoint ?? "its start");
+        // A stolen lease's former owner learns of the loss at its next renewal or scan; starting one renewal period
+        // later keeps the two from delivering the same records side by side (a repeat is still possible, a gap is not).
+        var handover = victim is null ? TimeSpan.Zero : TimeSpan.FromSeconds(_options.LeaseSeconds / 3.0);
+        _running[(m.Uuid, lease.ShardIndex)] = new Running(stop, RunAsync(context, keeper, stop, handover), m.Version);
+        return true;
+    }
+
+    private async Task RunAsync(ShardDeliveryContext context, LeaseKeeper keeper, CancellationTokenSource stop, TimeSpan handover)
     {
         await Task.Yield();
         var ct = stop.Token;
@@ -175,6 +338,8 @@ public sealed class MappingDeliveryService(
             result => _ = ReportAsync(m.Uuid, result), time, loggers.CreateLogger<ShardDelivery>());
         try
         {
+            if (handover > TimeSpan.Zero)
+                await Task.Delay(handover, time, ct).ConfigureAwait(false);
             await delivery.RunAsync(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -213,13 +378,17 @@ public sealed class MappingDeliveryService(
 
     private async Task RenewAsync(LeaseKeeper keeper, CancellationTokenSource stop, CancellationToken ct)
     {
-        var every = TimeSpan.FromSeconds(_options.LeaseSeconds / 3.0);
+        var duration = TimeSpan.FromSeconds(_options.LeaseSeconds);
+        var every = duration / 3;
+        var renewed = time.GetUtcNow();
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(every, time, ct).ConfigureAwait(false);
             try
             {
+                var attempt = time.GetUtcNow();
                 await keeper.RenewAsync(ct).ConfigureAwait(false);
+                renewed = attempt;
             }
             catch (LeaseLostException)
             {
@@ -228,8 +397,16 @@ public sealed class MappingDeliveryService(
             }
             catch (Exception e) when (!ct.IsCancellationRequested && e is not OperationCanceledException)
             {
-                // The metadata store hiccuped: try again; the lease lasts three renewal periods.
+                // The metadata store hiccuped: try again; the lease lasts three renewal periods. Once it has run out
+                // another replica may take it, so a replica cut off from the store stops delivering by its own clock,
+                // when its next attempt would come after the expiry.
                 _logger.LogDebug(e, "Lease renewal failed");
+                if (time.GetUtcNow() + every - renewed >= duration)
+                {
+                    _logger.LogWarning("Mapping lease of shard {Shard} could not be renewed; stopping its delivery before the lease runs out", keeper.ShardIndex);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
             }
         }
     }

@@ -31,4 +31,29 @@ public sealed class MappingOptions
     /// <summary>An invocation that has not answered after this long failed (Lambda's longest timeout is 900 s).</summary>
     [Range(1, 900)]
     public int InvokeTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// Share the (mapping, shard) leases fairly between the replicas that deliver: each takes free leases only up to
+    /// <c>ceil(leases / live replicas)</c> and steals from a replica above that. Off: every replica takes every free lease
+    /// it sees.
+    /// </summary>
+    public bool BalanceLeases { get; set; } = true;
+
+    /// <summary>
+    /// A replica that has not announced itself (every scan) for this long no longer counts as live when shares are
+    /// computed. It is at least three scan intervals, so one slow scan does not make a replica look gone.
+    /// </summary>
+    [Range(1, 600)]
+    public int WorkerExpirySeconds { get; set; } = 10;
+
+    /// <summary>
+    /// A replica below its share steals at most one lease per this interval from the most loaded one, so shares move
+    /// one shard at a time and a replica that just joined does not take everything at once. KCL takes leases every 20 s
+    /// by default; 10 s makes a joining replica reach its share of a few leases within a minute.
+    /// </summary>
+    [Range(0, 3_600_000)]
+    public int StealIntervalMilliseconds { get; set; } = 10_000;
+
+    /// <summary>How long a replica alive for <see cref="WorkerExpirySeconds"/> counts, given the scan interval.</summary>
+    public TimeSpan WorkerExpiry => TimeSpan.FromMilliseconds(Math.Max(WorkerExpirySeconds * 1000.0, 3.0 * ScanIntervalMilliseconds));
 }

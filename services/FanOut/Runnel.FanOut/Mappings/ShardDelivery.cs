@@ -213,9 +213,16 @@ public sealed class ShardDelivery(
             await DeliverAsync(batch, lane, ct).ConfigureAwait(false);
             lock (_lock)
                 lane.InFlightHead = null;
-            await AdvanceCheckpointAsync(ct).ConfigureAwait(false);
+            // The batch is finished: its checkpoint is written even when delivery is being stopped (disable, update,
+            // clean shutdown), or the next holder would deliver it again. A lost lease still refuses the write.
+            using (var bounded = new CancellationTokenSource(CheckpointTimeout))
+                await AdvanceCheckpointAsync(bounded.Token).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
         }
     }
+
+    /// <summary>How long the checkpoint of a finished batch may take once delivery is being stopped.</summary>
+    private static readonly TimeSpan CheckpointTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Moves the checkpoint to just before the lowest record not finished in any lane.</summary>
     private async Task AdvanceCheckpointAsync(CancellationToken ct)
@@ -263,10 +270,14 @@ public sealed class ShardDelivery(
             var part = node.Value;
             lock (_lock)
                 lane.InFlightHead = part.Records[0].Ordinal;
-            if (Expired(part.Records) is { } condition)
+            var expired = ExpiredPrefix(part.Records);
+            if (expired > 0)
             {
-                await DiscardAsync(part, condition, last, ct).ConfigureAwait(false);
+                // Records past the age limit are discarded before the invocation, the younger rest is delivered.
+                await DiscardAsync(part with { Records = part.Records[..expired] }, "RecordAgeExceeded", last, ct).ConfigureAwait(false);
                 parts.RemoveFirst();
+                if (expired < part.Records.Count)
+                    parts.AddFirst(part with { Records = part.Records[expired..] });
                 continue;
             }
             var outcome = await InvokeAsync(part.Records, ct).ConfigureAwait(false);
@@ -311,12 +322,16 @@ public sealed class ShardDelivery(
         }
     }
 
-    /// <summary>MaximumRecordAgeInSeconds, or the stream's retention when there is no limit (the record is gone then).</summary>
-    private string? Expired(List<StoredRecord> records)
+    /// <summary>
+    /// How many records from the start of the part are older than MaximumRecordAgeInSeconds, or than the stream's
+    /// retention when there is no limit (the record is gone then). Arrival times grow along a shard, so the expired
+    /// records are a prefix.
+    /// </summary>
+    private int ExpiredPrefix(List<StoredRecord> records)
     {
         var limit = _m.MaximumRecordAgeInSeconds >= 0 ? TimeSpan.FromSeconds(_m.MaximumRecordAgeInSeconds) : context.Retention;
-        var oldest = records.Min(r => r.ArrivalUnixMs);
-        return time.GetUtcNow().ToUnixTimeMilliseconds() - oldest > limit.TotalMilliseconds ? "RecordAgeExceeded" : null;
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        return records.TakeWhile(r => now - r.ArrivalUnixMs > limit.TotalMilliseconds).Count();
     }
 
     private async Task<InvokeOutcome> InvokeAsync(List<StoredRecord> records, CancellationToken ct)

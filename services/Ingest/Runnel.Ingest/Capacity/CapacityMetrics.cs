@@ -12,15 +12,17 @@ public sealed class CapacityMetrics : IDisposable
 {
     public const string MeterName = "Runnel.Capacity";
 
-    private readonly Meter _meter;
     private readonly Counter<long> _decisions;
     private readonly ConcurrentDictionary<string, int> _openShards = new(StringComparer.Ordinal);
+    private volatile bool _disposed;
 
     public CapacityMetrics(IMeterFactory meters)
     {
-        _meter = meters.Create(MeterName);
-        _decisions = _meter.CreateCounter<long>("runnel.ondemand.scaling_decisions", "{decision}", "Automatic resharding decisions for on-demand streams.");
-        _meter.CreateObservableGauge("runnel.ondemand.open_shards", ObserveOpenShards, "{shard}", "Open shards of each on-demand stream.");
+        // The factory owns the meter and may share it with other hosts of the process; Dispose only stops this
+        // instance's gauge from reporting.
+        var meter = meters.Create(MeterName);
+        _decisions = meter.CreateCounter<long>("runnel.ondemand.scaling_decisions", "{decision}", "Automatic resharding decisions for on-demand streams.");
+        meter.CreateObservableGauge("runnel.ondemand.open_shards", ObserveOpenShards, "{shard}", "Open shards of each on-demand stream.");
     }
 
     public void Decision(string stream, string action) =>
@@ -36,8 +38,12 @@ public sealed class CapacityMetrics : IDisposable
             _openShards[name] = count;
     }
 
-    private IEnumerable<Measurement<int>> ObserveOpenShards() =>
+    private IEnumerable<Measurement<int>> ObserveOpenShards() => _disposed ? [] :
         _openShards.Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("stream", kv.Key)));
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        _disposed = true;
+        _openShards.Clear();
+    }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -17,6 +18,8 @@ namespace Runnel.Ingest.Capacity;
 /// resharding workflow for what it decides. Each decision (and each one the stream refused, e.g. UPDATING or the
 /// account's shard limit) writes an <c>audit_entries</c> row with the loads behind it and a metric.
 /// Provisioned streams, and streams whose throttling is switched off, are never touched.
+/// A stream's cold clock (when it last became cold) is a <c>leases</c> row named <see cref="ColdClockName"/>, so a
+/// replica that takes the decision over continues the quiet period instead of starting it again.
 /// </summary>
 internal sealed partial class OnDemandScaler(
     IDbContextFactory<MetadataDbContext> dbFactory,
@@ -32,11 +35,15 @@ internal sealed partial class OnDemandScaler(
 {
     public const string LeaseName = "runnel:on-demand-scaler";
     public const string Principal = "runnel:on-demand-scaler";
+    public const string ColdClockName = "runnel:on-demand-cold";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly string _owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private readonly Dictionary<long, DateTimeOffset> _lastDecision = [];
     private readonly Dictionary<long, DateTimeOffset> _coldSince = [];
+
+    /// <summary>Since when each cold on-demand stream has been cold, as of the last evaluation.</summary>
+    internal IReadOnlyDictionary<long, DateTimeOffset> ColdSince => _coldSince;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -117,8 +124,7 @@ internal sealed partial class OnDemandScaler(
         var live = streams.Select(s => s.Stream.Id).ToHashSet();
         foreach (var id in _lastDecision.Keys.Where(id => !live.Contains(id)).ToList())
             _lastDecision.Remove(id);
-        foreach (var id in _coldSince.Keys.Where(id => !live.Contains(id)).ToList())
-            _coldSince.Remove(id);
+        await LoadColdClocksAsync(live, ct);
 
         foreach (var (stream, open) in streams)
         {
@@ -137,15 +143,15 @@ internal sealed partial class OnDemandScaler(
         // A stream without write limits (throttling off for it) can take any load on its shards: nothing to scale.
         if (limiter.LimitsFor(stream.Name) is not { } limits || (limits.WriteBytesPerSecond <= 0 && limits.WriteRecordsPerSecond <= 0))
         {
-            _coldSince.Remove(stream.Id);
+            await ClearColdAsync(stream.Id, ct);
             return;
         }
         var loads = await LoadsAsync(stream.Id, limits, open, ct);
         var candidates = ScalingPolicy.MergeCandidates(loads, o);
         if (candidates.Count == 0 || loads.Any(l => l.Average >= o.ScaleUpThreshold))
-            _coldSince.Remove(stream.Id);
+            await ClearColdAsync(stream.Id, ct);
         else
-            _coldSince.TryAdd(stream.Id, now);
+            await MarkColdAsync(stream.Id, now, ct);
         var quiet = _coldSince.TryGetValue(stream.Id, out var since) && now - since >= o.QuietPeriod;
         var decision = ScalingPolicy.Decide(loads, o, ingest.Value.OnDemandShardCount, quiet);
         if (decision is null)
@@ -154,7 +160,7 @@ internal sealed partial class OnDemandScaler(
         var refusal = await api.StartAutomaticReshardAsync(stream.Id, "OnDemand" + decision.Action,
             (shards, firstIndex) => ScalingPolicy.PlanFor(decision, shards, firstIndex), ct);
         _lastDecision[stream.Id] = now;
-        _coldSince.Remove(stream.Id);
+        await ClearColdAsync(stream.Id, ct);
         var outcome = refusal is null ? "Started" : "Refused";
         var after = open.Count + decision.Splits.Values.Sum(p => p - 1) - decision.Merges.Count;
         await AuditAsync(stream, decision, outcome, refusal, open.Count, after, loads, ct);
@@ -163,6 +169,48 @@ internal sealed partial class OnDemandScaler(
             LogDecision(logger, stream.Name, decision.Action, open.Count, after, decision.Reason);
         else
             LogRefused(logger, stream.Name, decision.Action, refusal);
+    }
+
+    /// <summary>Reads every cold clock (another replica may have decided last) and drops those of streams no longer on demand.</summary>
+    private async Task LoadColdClocksAsync(HashSet<long> live, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var rows = await db.Leases.AsNoTracking().Where(l => l.ApplicationName == ColdClockName)
+            .Select(l => new { l.StreamId, l.Checkpoint }).ToListAsync(ct);
+        _coldSince.Clear();
+        var gone = new List<long>();
+        foreach (var row in rows)
+        {
+            if (!live.Contains(row.StreamId))
+                gone.Add(row.StreamId);
+            else if (long.TryParse(row.Checkpoint, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+                _coldSince[row.StreamId] = DateTimeOffset.FromUnixTimeMilliseconds(ms);
+        }
+        if (gone.Count > 0)
+            await db.Leases.Where(l => l.ApplicationName == ColdClockName && gone.Contains(l.StreamId)).ExecuteDeleteAsync(ct);
+    }
+
+    private async Task MarkColdAsync(long streamId, DateTimeOffset now, CancellationToken ct)
+    {
+        if (!_coldSince.TryAdd(streamId, now))
+            return;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var value = now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+        // A row left by a replica that lost the lease mid-write is overwritten: this holder has just seen the stream turn cold.
+        if (await db.Leases.Where(l => l.ApplicationName == ColdClockName && l.StreamId == streamId && l.ShardIndex == 0)
+                .ExecuteUpdateAsync(u => u.SetProperty(l => l.Checkpoint, value), ct) == 0)
+        {
+            db.Leases.Add(new LeaseEntity { ApplicationName = ColdClockName, StreamId = streamId, ShardIndex = 0, Checkpoint = value });
+            await db.SaveChangesAsync(ct);
+        }
+    }
+
+    private async Task ClearColdAsync(long streamId, CancellationToken ct)
+    {
+        if (!_coldSince.Remove(streamId))
+            return;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        await db.Leases.Where(l => l.ApplicationName == ColdClockName && l.StreamId == streamId).ExecuteDeleteAsync(ct);
     }
 
     /// <summary>Loads of the open shards over the window; a shard younger than the window is measured since it opened.</summary>

@@ -19,6 +19,12 @@ internal sealed partial class KinesisApi
     /// <summary>GetRecords answers at most this much data, and at most 10,000 records.</summary>
     private const int MaxReadBytes = 10 * 1024 * 1024;
     private const int MaxReadRecords = 10_000;
+
+    /// <summary>JSON GetRecords answers estimated above this are streamed (chunked on HTTP/1.1); smaller ones keep a Content-Length.</summary>
+    private const long StreamedAnswerBytes = 256 * 1024;
+
+    /// <summary>Bytes of a streamed answer sent per flush: the response pipe's default pause threshold.</summary>
+    private const int StreamedChunkBytes = 64 * 1024;
     /// <summary>Appends retried after a routing miss (moved or sealed shard) before the record fails.</summary>
     private const int MaxRouteAttempts = 3;
 
@@ -584,10 +590,14 @@ internal sealed partial class KinesisApi
         await limiter.ChargeReadAsync(streamKey, shard.Index, outgoing, call.Aborted);
         metrics.RecordsOut(route.Name, shard.Index, result.Records.Count, outgoing, result.MillisBehindLatest);
 
-        var estimate = 128;
+        var estimate = 128L;
         foreach (var record in result.Records)
-            estimate += record.Data.Length * 4 / 3 + record.PartitionKey.Length + 112;
-        using var w = call.Writer(Math.Min(estimate, 16 * 1024 * 1024));
+            estimate += record.Data.Length * 4L / 3 + record.PartitionKey.Length + 112;
+        // A large JSON answer goes out as it is written, a flush every StreamedChunkBytes, instead of being built whole
+        // (up to ~14 MB per call) and then copied into the response: memory per reader stays at one chunk.
+        var streamed = call.Format == WireFormat.Json && estimate > StreamedAnswerBytes;
+        using var w = streamed ? call.StreamingJsonWriter() : call.Writer((int)Math.Min(estimate, 16 * 1024 * 1024));
+        long sentUpTo = 0;
         w.StartObject();
         w.StartArray("Records");
         foreach (var record in result.Records)
@@ -598,6 +608,11 @@ internal sealed partial class KinesisApi
             w.Blob("Data", record.Data.Span);
             w.String("PartitionKey", record.PartitionKey);
             w.EndObject();
+            if (streamed && w.BytesWritten - sentUpTo >= StreamedChunkBytes)
+            {
+                await call.FlushAsync(w);
+                sentUpTo = w.BytesWritten;
+            }
         }
         w.EndArray();
         if (!endOfShard)
@@ -625,6 +640,9 @@ internal sealed partial class KinesisApi
             w.EndArray();
         }
         w.EndObject();
-        await call.RespondAsync(w);
+        if (streamed)
+            await call.FlushAsync(w);
+        else
+            await call.RespondAsync(w);
     }
 }

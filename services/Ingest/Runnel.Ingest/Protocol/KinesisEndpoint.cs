@@ -24,6 +24,25 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 
     public Task RespondAsync(WireWriter writer) => KinesisEndpoint.WriteBodyAsync(Http, Format, writer.Complete(), 200);
 
+    /// <summary>
+    /// Starts a 200 answer of unknown length (chunked on HTTP/1.1) and returns a JSON writer into the response body;
+    /// the caller commits and flushes it as it goes (<see cref="FlushAsync"/>) and once at the end.
+    /// </summary>
+    public WireWriter StreamingJsonWriter()
+    {
+        var response = Http.Response;
+        response.StatusCode = 200;
+        response.ContentType = Http.Items[typeof(WireFormat)] as string ?? KinesisEndpoint.JsonContentType;
+        return new WireWriter(response.BodyWriter);
+    }
+
+    /// <summary>Commits what <paramref name="writer"/> holds and sends it, waiting while the client is slower.</summary>
+    public async Task FlushAsync(WireWriter writer)
+    {
+        writer.Commit();
+        await Http.Response.BodyWriter.FlushAsync(Aborted);
+    }
+
     public async Task RespondEmptyAsync()
     {
         using var writer = Writer(16);
@@ -52,14 +71,15 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
 
     public async Task HandleAsync(HttpContext http)
     {
-        http.Response.Headers["x-amzn-RequestId"] = Guid.NewGuid().ToString();
+        http.Response.Headers["x-amzn-RequestId"] = RequestIds.Next();
         var (format, contentType) = FormatOf(http.Request.ContentType);
-        http.Items[typeof(WireFormat)] = contentType;
+        // The answer repeats the request's media type; only the less common spellings need remembering.
+        if (!ReferenceEquals(contentType, JsonContentType) && !ReferenceEquals(contentType, CborContentType))
+            http.Items[typeof(WireFormat)] = contentType;
         byte[]? body = null;
         try
         {
-            var target = http.Request.Headers["X-Amz-Target"].ToString();
-            var operation = target.StartsWith(TargetPrefix, StringComparison.Ordinal) ? target[TargetPrefix.Length..] : null;
+            var operation = OperationOf(http.Request.Headers["X-Amz-Target"].ToString());
             if (operation is not null && FanOutKinesisApi.Handles(operation))
             {
                 await HandleConsumerOperationAsync(http, operation, format);
@@ -148,9 +168,32 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         }
     }
 
+    /// <summary>
+    /// The operation named by <c>X-Amz-Target</c>; the data-plane names come back as literals so the hot calls
+    /// allocate no substring.
+    /// </summary>
+    private static string? OperationOf(string target)
+    {
+        if (!target.StartsWith(TargetPrefix, StringComparison.Ordinal))
+            return null;
+        var name = target.AsSpan(TargetPrefix.Length);
+        return name switch
+        {
+            "PutRecord" => "PutRecord",
+            "PutRecords" => "PutRecords",
+            "GetRecords" => "GetRecords",
+            "GetShardIterator" => "GetShardIterator",
+            _ => name.ToString(),
+        };
+    }
+
     private static (WireFormat, string) FormatOf(string? contentType)
     {
-        var media = (contentType ?? "").Split(';')[0].Trim();
+        var media = (contentType ?? "").AsSpan();
+        var semicolon = media.IndexOf(';');
+        if (semicolon >= 0)
+            media = media[..semicolon];
+        media = media.Trim();
         if (media.Equals(CborContentType, StringComparison.OrdinalIgnoreCase))
             return (WireFormat.Cbor, CborContentType);
         if (media.Equals("application/json", StringComparison.OrdinalIgnoreCase))

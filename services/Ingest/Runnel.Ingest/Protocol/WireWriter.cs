@@ -57,7 +57,7 @@ internal sealed class WireWriter : IDisposable
 {
     private readonly Utf8JsonWriter? _json;
     private readonly CborWriter? _cbor;
-    private readonly PooledBufferWriter _output;
+    private readonly PooledBufferWriter? _output;
 
     public WireWriter(WireFormat format, int initialCapacity = 1024)
     {
@@ -65,8 +65,25 @@ internal sealed class WireWriter : IDisposable
         if (format == WireFormat.Cbor)
             _cbor = new CborWriter(CborConformanceMode.Lax, convertIndefiniteLengthEncodings: false, allowMultipleRootLevelValues: false, initialCapacity: initialCapacity);
         else
-            _json = new Utf8JsonWriter(_output, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+            _json = new Utf8JsonWriter(_output, JsonOptions);
     }
+
+    /// <summary>
+    /// JSON written straight into <paramref name="destination"/> (a response body) instead of a buffer: the bytes are
+    /// the same as <see cref="Complete"/> would return. <see cref="Commit"/> hands what is written so far to it.
+    /// </summary>
+    public WireWriter(IBufferWriter<byte> destination)
+    {
+        _json = new Utf8JsonWriter(destination, JsonOptions);
+    }
+
+    private static JsonWriterOptions JsonOptions => new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Bytes written so far, committed to the destination or not (streaming JSON only).</summary>
+    public long BytesWritten => _json is null ? 0 : _json.BytesCommitted + _json.BytesPending;
+
+    /// <summary>Advances the destination past everything written so far (streaming JSON only).</summary>
+    public void Commit() => _json!.Flush();
 
     public void StartObject()
     {
@@ -187,6 +204,8 @@ internal sealed class WireWriter : IDisposable
     /// <summary>Finishes the document and returns its bytes (valid until this writer is disposed).</summary>
     public ReadOnlyMemory<byte> Complete()
     {
+        if (_output is null)
+            throw new InvalidOperationException("A streaming writer has no buffer; use Commit.");
         if (_cbor is not null)
         {
             var span = _output.GetSpan(_cbor.BytesWritten);
@@ -203,6 +222,6 @@ internal sealed class WireWriter : IDisposable
     public void Dispose()
     {
         _json?.Dispose();
-        _output.Dispose();
+        _output?.Dispose();
     }
 }

@@ -75,7 +75,8 @@ public sealed class FencedShardStore(
         {
             if (epoch < known.Epoch)
                 return ValueTask.FromException(new ShardNotOwnedException(shard, $"Shard {shard} is owned at epoch {known.Epoch} or later; epoch {epoch} is stale."));
-            if (epoch == known.Epoch && time.GetUtcNow() - known.At < _recheck)
+            // A monotonic timestamp: the wall clock costs more per append and may step.
+            if (epoch == known.Epoch && time.GetElapsedTime(known.AtTimestamp) < _recheck)
                 return ValueTask.CompletedTask;
         }
         return CheckPlacementAsync(shard, epoch, cancellationToken);
@@ -99,8 +100,8 @@ public sealed class FencedShardStore(
             throw new ShardNotOwnedException(shard,
                 $"Shard {shard} is placed on node '{placement.NodeId}' at epoch {placement.Epoch}; this is node '{_nodeId}' asked at epoch {epoch}.");
         }
-        _verified[shard] = new Verified(epoch, time.GetUtcNow());
+        _verified[shard] = new Verified(epoch, time.GetTimestamp());
     }
 
-    private readonly record struct Verified(long Epoch, DateTimeOffset At);
+    private readonly record struct Verified(long Epoch, long AtTimestamp);
 }
