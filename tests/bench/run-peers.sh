@@ -7,7 +7,8 @@
 #   --targets LIST    comma list of: runnel (Standalone, HTTP/1.1), runnel-h2 (Standalone, HTTP/2 h2c),
 #                     runnel-cluster (Ingest + 2 ShardStore processes over PostgreSQL), kinesalite, kinesis-local
 #                     (default: runnel,kinesalite,kinesis-local,runnel-cluster,runnel-h2)
-#   --duration S      measured seconds per put scenario (10); --warmup S (2); --latency-duration S (10)
+#   --duration S      measured seconds per put scenario (10); --warmup S (10: the runtime re-compiles hot
+#                     methods in the first seconds, so shorter warm-ups measure the JIT); --latency-duration S (10)
 #   --work DIR        where data, logs and results go (default: a new folder under /tmp)
 #   --report FILE     markdown to update between its results markers (docs/benchmarks.md); "none" skips it
 #   --preliminary T   mark the report's figures as preliminary, for reason T
@@ -28,7 +29,7 @@ if (($#)); then COMMAND+=$(printf ' %q' "$@"); fi
 ROUNDS=5
 TARGETS="runnel,kinesalite,kinesis-local,runnel-cluster,runnel-h2"
 DURATION=10
-WARMUP=2
+WARMUP=10
 LATENCY_DURATION=10
 WORK=""
 REPORT="$ROOT/docs/benchmarks.md"
