@@ -100,8 +100,11 @@ public sealed class CapacityTests(CapacityFixture f)
         await f.WaitActiveAsync(provisioned, TimeSpan.FromSeconds(30));
         Assert.Equal(CapacityFixture.OnDemandShards, await OpenShardsAsync(stream));
 
-        // 150 records/s over 2 shards of 50/s: each shard is offered 1.5 times its limit.
-        var load = new Load(f, stream, 15, TimeSpan.FromMilliseconds(100), i => $"key-{i}");
+        // 300 records/s over 2 shards of 50/s: each shard is offered 3 times its limit, so its one-second burst
+        // (50 records) is gone after half a second of load. The scaler needs 0.8 of the limit on average over
+        // complete seconds and so decides a second or more later; at 1.5 times the limit the burst lasted 2 s
+        // and a split could come first on a young stream, leaving nothing to throttle.
+        var load = new Load(f, stream, 30, TimeSpan.FromMilliseconds(100), i => $"key-{i}");
         // The provisioned stream gets 3 times its limit and must never be scaled.
         var provisionedLoad = new Load(f, provisioned, 15, TimeSpan.FromMilliseconds(100), i => $"key-{i}");
         load.Start();
@@ -112,14 +115,24 @@ public sealed class CapacityTests(CapacityFixture f)
             await Wait.UntilAsync(async () => await OpenShardsAsync(stream) > CapacityFixture.OnDemandShards, TimeSpan.FromSeconds(45), "the on-demand stream to gain shards", cancellationToken: TestContext.Current.CancellationToken);
             await f.WaitActiveAsync(stream, TimeSpan.FromSeconds(60));
             var grown = await OpenShardsAsync(stream);
-            // Twice a peak of 1.5 times the limit needs 3 shards' worth per shard, i.e. two halvings (one if a
-            // starved test machine offered less than the limit at the peak).
-            Assert.InRange(grown, CapacityFixture.OnDemandShards * 2, CapacityFixture.OnDemandShards * 4);
+            // Twice a peak of 3 times the limit asks for 6 shards' worth per shard, capped at MaxSplitPerShard (4):
+            // 8 shards of 50/s for 300/s. A starved test machine may offer less in the measured seconds, so fewer
+            // children (at least one split) are accepted here; the run below then needs a second scale-up.
+            Assert.InRange(grown, CapacityFixture.OnDemandShards + 1, CapacityFixture.OnDemandShards * 4);
 
-            // Throttling stops: over the next 300 accepted records none is refused.
+            // Throttling stops: a run of 300 accepted records with none refused comes, at the latest after a
+            // second scale-up (a starved first peak may have asked for one halving only).
             var (accepted, throttled) = (load.Accepted, load.Throttled);
-            await Wait.UntilAsync(() => load.Accepted >= accepted + 300, TimeSpan.FromSeconds(30), "300 more accepted records", cancellationToken: TestContext.Current.CancellationToken);
-            Assert.Equal(throttled, load.Throttled);
+            await Wait.UntilAsync(() =>
+            {
+                if (load.Accepted < accepted + 300)
+                    return false;
+                if (load.Throttled == throttled)
+                    return true;
+                (accepted, throttled) = (load.Accepted, load.Throttled);
+                return false;
+            }, TimeSpan.FromSeconds(60), "300 accepted records in a row without a refusal", cancellationToken: TestContext.Current.CancellationToken);
+            Assert.InRange(await OpenShardsAsync(stream), CapacityFixture.OnDemandShards + 1, CapacityFixture.OnDemandShards * 4 * 4);
         }
         finally
         {
@@ -135,9 +148,13 @@ public sealed class CapacityTests(CapacityFixture f)
         var up = audit.First(a => a.Operation == "OnDemandScaleUp");
         Assert.Equal("Started", up.Outcome);
         Assert.Equal(CapacityFixture.OnDemandShards, up.Details.GetProperty("openShardsBefore").GetInt32());
-        Assert.True(up.Details.GetProperty("openShardsAfter").GetInt32() >= CapacityFixture.OnDemandShards * 2, up.Details.ToString());
+        Assert.True(up.Details.GetProperty("openShardsAfter").GetInt32() > CapacityFixture.OnDemandShards, up.Details.ToString());
         Assert.Contains("hot shards", up.Details.GetProperty("reason").GetString());
-        Assert.All(up.Details.GetProperty("loads").EnumerateArray(), l => Assert.True(l.GetProperty("averageUse").GetDouble() >= 0.8, l.ToString()));
+        // Every shard the decision split was at 80% (ScaleUpThreshold) of its limit or more.
+        var split = up.Details.GetProperty("splits").EnumerateArray().Select(x => x.GetProperty("shardId").GetString()).ToHashSet();
+        Assert.NotEmpty(split);
+        Assert.All(up.Details.GetProperty("loads").EnumerateArray().Where(l => split.Contains(l.GetProperty("shardId").GetString())),
+            l => Assert.True(l.GetProperty("averageUse").GetDouble() >= 0.8, l.ToString()));
 
         // Quiet: pairs of cold neighbours merge, but never below the starting capacity.
         await Wait.UntilAsync(async () => await OpenShardsAsync(stream) == CapacityFixture.OnDemandShards

@@ -218,8 +218,10 @@ internal sealed partial class OnDemandScaler(
     {
         var o = options.Value;
         var seconds = (int)Math.Ceiling(o.Window.TotalSeconds);
-        var now = time.GetUtcNow().ToUnixTimeSeconds();
-        // The current second is still being flushed to; the window ends with the last complete one.
+        // Replicas publish their counts every FlushInterval, so a second is complete in the store only one flush
+        // after it ended; the second flush interval covers a flush that is slow or just missed. Reading a second
+        // too early under-counts it, and a split sized on that peak asks for too few children.
+        var now = (time.GetUtcNow() - 2 * o.FlushInterval).ToUnixTimeSeconds();
         var from = now - seconds;
         var traffic = await store.ReadAsync(streamId, from, seconds, ct);
         var loads = new List<ShardLoad>(open.Count);
