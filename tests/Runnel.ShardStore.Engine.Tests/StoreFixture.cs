@@ -43,6 +43,20 @@ public sealed class StoreFixture : IAsyncDisposable
         Store = new ShardLogStore(Options);
     }
 
+    /// <summary>
+    /// Stops the store as a crash would (no final fsync, the commit journal left in place), lets the test change the
+    /// files as a power loss could have, and opens the store again.
+    /// </summary>
+    public async Task CrashAsync(Action? whileDown = null)
+    {
+        await Store.AbandonAsync();
+        whileDown?.Invoke();
+        Store = new ShardLogStore(Options);
+    }
+
+    public string[] JournalFiles() =>
+        Directory.Exists(Path.Combine(DataDirectory, "journal")) ? Directory.GetFiles(Path.Combine(DataDirectory, "journal"), "*.jnl") : [];
+
     public static AppendRecord Record(string key, string data) => new(key, Encoding.UTF8.GetBytes(data));
 
     public static AppendRecord[] Batch(int count, string prefix = "r", int size = 0) =>

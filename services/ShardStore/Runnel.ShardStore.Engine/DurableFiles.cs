@@ -40,6 +40,25 @@ internal static partial class DurableFiles
         FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
+    /// <summary>
+    /// fdatasync on Linux: the file's data and what is needed to read it back (its size) reach the disk, but not its
+    /// timestamps. Over blocks already allocated and written (a pre-zeroed file) it needs no file-system journal
+    /// commit, which makes it the cheaper of the two by about a third. Elsewhere a full fsync.
+    /// </summary>
+    public static void FlushData(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            RandomAccess.FlushToDisk(handle);
+            return;
+        }
+        if (Fdatasync(handle) != 0)
+            throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()}).");
+    }
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int Fdatasync(Microsoft.Win32.SafeHandles.SafeFileHandle fd);
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 

@@ -220,6 +220,58 @@ internal sealed class ShardLog
         return span;
     }
 
+    /// <summary>
+    /// Writer only: reserves the next frame of <paramref name="size"/> bytes at the tail, rolling over first when it
+    /// would not fit the segment (a segment always takes at least one frame), and advances the written state.
+    /// </summary>
+    public Span<byte> AppendFrame(int size, long arrivalUnixMs, long nowUnixMs, out ulong ordinal)
+    {
+        var tail = Tail;
+        var position = tail.WrittenLength + PendingLength;
+        if (position + size > _options.SegmentSizeBytes && tail.WrittenNextOrdinal > tail.BaseOrdinal)
+        {
+            tail = RollOver(nowUnixMs);
+            position = tail.WrittenLength;
+        }
+        ordinal = tail.WrittenNextOrdinal;
+        if (tail.LastIndexedPosition < 0 || position - tail.LastIndexedPosition >= _options.IndexIntervalBytes)
+        {
+            tail.AddIndexEntry(new IndexEntry(ordinal, arrivalUnixMs, position));
+            tail.LastIndexedPosition = position;
+        }
+        if (tail.WrittenNextOrdinal == tail.BaseOrdinal)
+            tail.WrittenFirstArrivalUnixMs = arrivalUnixMs;
+        tail.WrittenNextOrdinal = ordinal + 1;
+        tail.WrittenLastArrivalUnixMs = arrivalUnixMs;
+        return ReservePending(size);
+    }
+
+    /// <summary>
+    /// Recovery only: appends the frames a commit journal holds for this shard that its files lack (a shard file's
+    /// unsynced tail is lost in a power failure). Frames below the tail's next ordinal are already here; a frame
+    /// beyond it would leave a gap, which only corruption can cause. Returns how many frames were appended.
+    /// </summary>
+    public int Replay(ReadOnlySpan<byte> frames, long nowUnixMs)
+    {
+        var appended = 0;
+        while (!frames.IsEmpty)
+        {
+            if (LogFormat.TryParseFrame(frames, out var size, out var ordinal, out var arrival) != LogFormat.FrameStatus.Valid)
+                throw new LogCorruptedException($"The commit journal holds an invalid frame of shard {Shard}.");
+            var next = Tail.WrittenNextOrdinal;
+            if (ordinal > next)
+                throw new LogCorruptedException($"The commit journal continues shard {Shard} at {ordinal}, but its files end at {next}.");
+            if (ordinal == next)
+            {
+                frames[..size].CopyTo(AppendFrame(size, arrival, nowUnixMs, out _));
+                WriterLastArrivalUnixMs = Math.Max(WriterLastArrivalUnixMs, arrival);
+                appended++;
+            }
+            frames = frames[size..];
+        }
+        return appended;
+    }
+
     /// <summary>Writer only: hands staged bytes to the OS at the tail's end (no fsync).</summary>
     public void WritePending()
     {

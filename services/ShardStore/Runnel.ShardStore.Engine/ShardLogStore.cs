@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Runnel.Core.Storage;
 using Runnel.ShardStore.Engine.Checkpoints;
+using Runnel.ShardStore.Engine.Journal;
 
 namespace Runnel.ShardStore.Engine;
 
@@ -37,7 +38,8 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Directory.CreateDirectory(options.DataDirectory);
-        _writer = new LogWriter(options, _logger, log => _shards.TryRemove(new KeyValuePair<ShardRef, ShardLog>(log.Shard, log)));
+        var journal = RecoverJournal();
+        _writer = new LogWriter(options, _logger, log => _shards.TryRemove(new KeyValuePair<ShardRef, ShardLog>(log.Shard, log)), journal);
         _background = Task.Run(() => RunBackgroundAsync(_stopping.Token));
     }
 
@@ -261,6 +263,47 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Replays what journals left by an earlier run hold beyond the shard files (a crash loses the files' unsynced
+    /// tails), makes the result durable, and starts a new journal generation (or, with the journal off, deletes them).
+    /// Shards named in a journal are loaded eagerly for this; a shard deleted since is skipped.
+    /// </summary>
+    private CommitJournal? RecoverJournal()
+    {
+        var (entries, lastGeneration) = CommitJournal.Recover(_options.DataDirectory);
+        if (entries.Count > 0)
+        {
+            var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var group in entries.GroupBy(e => e.Shard))
+            {
+                ShardLog? log;
+                lock (_loadLock)
+                    log = GetLoaded(group.Key);
+                if (log is null)
+                    continue;
+                var appended = 0;
+                foreach (var entry in group)
+                    appended += log.Replay(entry.Frames, now);
+                if (appended == 0)
+                    continue;
+                log.WritePending();
+                RandomAccess.FlushToDisk(log.Tail.Handle);
+                log.PublishCommits();
+                var tail = log.Tail;
+                log.Checkpoint.Flush(new CheckpointValue(tail.Index, tail.WrittenLength, tail.WrittenNextOrdinal));
+                log.Checkpoint.FsyncFile();
+                _logger.LogWarning("Recovered {Count} records of shard {Shard} from the commit journal", appended, group.Key);
+            }
+        }
+        if (_options.CommitPolicy == CommitPolicy.Durable && _options.JournalMaxCommitBytes > 0)
+            return CommitJournal.Start(_options.DataDirectory, lastGeneration + 1, deleteOlder: true);
+        CommitJournal.DeleteAll(_options.DataDirectory);
+        return null;
+    }
+
+    /// <summary>Tests only: stops like a crash, leaving the journal and the shard files' unsynced tails as they are.</summary>
+    internal ValueTask AbandonAsync() => CloseAsync(crash: true);
+
     private ShardLog? GetLoaded(ShardRef shard)
     {
         if (_shards.TryGetValue(shard, out var log))
@@ -322,7 +365,9 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => CloseAsync(crash: false);
+
+    private async ValueTask CloseAsync(bool crash)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
@@ -334,13 +379,17 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
-        await _writer.DisposeAsync().ConfigureAwait(false);
+        if (crash)
+            await _writer.AbandonAsync().ConfigureAwait(false);
+        else
+            await _writer.DisposeAsync().ConfigureAwait(false);
         foreach (var log in _shards.Values)
         {
             log.Changed.Pulse();
             try
             {
-                log.Checkpoint.FsyncFile();
+                if (!crash)
+                    log.Checkpoint.FsyncFile();
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {

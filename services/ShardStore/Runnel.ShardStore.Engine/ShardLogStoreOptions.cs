@@ -37,6 +37,20 @@ public sealed record ShardLogStoreOptions
     /// <summary>Upper bound on the bytes written between two fsyncs of one group commit (bounds ack latency under load).</summary>
     public int MaxCommitBytes { get; init; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Under <see cref="CommitPolicy.Durable"/>, a group commit of at most this many bytes is made durable by one
+    /// fdatasync of the node's commit journal instead of an fsync of every shard file it touched (four shards' files
+    /// took about four times one file's fsync here). Larger groups fsync their shard files: journaling them would write
+    /// every byte twice for little gain. Zero turns the journal off.
+    /// </summary>
+    public int JournalMaxCommitBytes { get; init; } = 256 * 1024;
+
+    /// <summary>
+    /// The commit journal starts a new file once it holds this many bytes, after fsyncing every shard file written
+    /// under the old one. Bounds the journal's disk use and the replay work after a crash.
+    /// </summary>
+    public long JournalRotateBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>Fsync interval under <see cref="CommitPolicy.Relaxed"/>.</summary>
     public TimeSpan RelaxedFlushInterval { get; init; } = TimeSpan.FromMilliseconds(200);
 

@@ -28,6 +28,14 @@ public sealed class ShardStoreOptions
 
     public TimeSpan MaxCommitDelay { get; set; } = TimeSpan.FromMilliseconds(2);
 
+    /// <summary>Group commits up to this size are made durable through the node's commit journal (one fdatasync); 0 turns it off.</summary>
+    [Range(0, 64 * 1024 * 1024)]
+    public int JournalMaxCommitBytes { get; set; } = 256 * 1024;
+
+    /// <summary>The commit journal starts a new file (after fsyncing the shard files it covers) at this size; at least 1 MiB.</summary>
+    [Range(1024 * 1024, long.MaxValue)]
+    public long JournalRotateBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>How often the node refreshes its <c>store_nodes</c> heartbeat; placement treats a node as dead after 15 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -43,6 +51,8 @@ public sealed class ShardStoreOptions
         SegmentSizeBytes = SegmentSizeBytes,
         CommitPolicy = CommitPolicy,
         MaxCommitDelay = MaxCommitDelay,
+        JournalMaxCommitBytes = JournalMaxCommitBytes,
+        JournalRotateBytes = JournalRotateBytes,
         RetentionCheckInterval = RetentionCheckInterval,
         TimeProvider = time,
     };
