@@ -1,8 +1,8 @@
 using System.Formats.Cbor;
 using System.Text;
 using BenchmarkDotNet.Attributes;
+using Runnel.Core.Wire;
 using Runnel.Ingest.Operations;
-using Runnel.Ingest.Protocol;
 
 namespace Runnel.Benchmarks;
 

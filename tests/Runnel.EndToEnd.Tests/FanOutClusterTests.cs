@@ -79,7 +79,7 @@ public sealed class FanOutClusterTests(FanOutClusterTests.Fixture fixture) : ICl
                 Assert.True(e.HeaderString(":message-type") == "event", $"the subscription failed: {e.HeaderString(":exception-type")} {Encoding.UTF8.GetString(e.Payload.Span)}");
                 if (e.HeaderString(":event-type") != "SubscribeToShardEvent")
                     continue;
-                foreach (var r in ((List<object?>)ReadCbor(e.Payload)["Records"]!).Cast<Dictionary<string, object?>>())
+                foreach (var r in ((List<object?>)CborDocument.Read(e.Payload)["Records"]!).Cast<Dictionary<string, object?>>())
                     received.Enqueue(((string)r["SequenceNumber"]!, Encoding.UTF8.GetString((byte[])r["Data"]!)));
             }
             throw new InvalidOperationException("The subscription ended before the test did.");
@@ -300,7 +300,7 @@ public sealed class FanOutClusterTests(FanOutClusterTests.Fixture fixture) : ICl
         request.Headers.Add("X-Amz-Target", "Kinesis_20131202." + operation);
         using var response = await http.SendAsync(request, ct);
         Assert.Equal(Cbor, response.Content.Headers.ContentType?.MediaType);
-        return ((int)response.StatusCode, ReadCbor(await response.Content.ReadAsByteArrayAsync(ct)));
+        return ((int)response.StatusCode, CborDocument.Read(await response.Content.ReadAsByteArrayAsync(ct)));
     }
 
     private static void Members(CborWriter w, params (string Name, string Value)[] members)
@@ -313,40 +313,4 @@ public sealed class FanOutClusterTests(FanOutClusterTests.Fixture fixture) : ICl
     }
 
     private static System.Numerics.BigInteger BigInteger(string s) => System.Numerics.BigInteger.Parse(s, CultureInfo.InvariantCulture);
-
-    private static Dictionary<string, object?> ReadCbor(ReadOnlyMemory<byte> bytes) =>
-        (Dictionary<string, object?>)Read(new CborReader(bytes, CborConformanceMode.Lax))!;
-
-    private static object? Read(CborReader r)
-    {
-        switch (r.PeekState())
-        {
-            case CborReaderState.StartMap:
-                r.ReadStartMap();
-                var map = new Dictionary<string, object?>();
-                while (r.PeekState() != CborReaderState.EndMap)
-                    map[r.ReadTextString()] = Read(r);
-                r.ReadEndMap();
-                return map;
-            case CborReaderState.StartArray:
-                r.ReadStartArray();
-                var list = new List<object?>();
-                while (r.PeekState() != CborReaderState.EndArray)
-                    list.Add(Read(r));
-                r.ReadEndArray();
-                return list;
-            case CborReaderState.Tag:
-                r.ReadTag();
-                return Read(r);
-            case CborReaderState.TextString:
-                return r.ReadTextString();
-            case CborReaderState.ByteString:
-                return r.ReadByteString();
-            case CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger:
-                return r.ReadInt64();
-            default:
-                r.SkipValue();
-                return null;
-        }
-    }
 }

@@ -2,13 +2,8 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Runnel.ShardStore.Registration;
-using Runnel.Standalone;
 using Runnel.TestKit;
+using Runnel.TestKit.Standalone;
 
 namespace Runnel.FanOut.Mappings.Tests;
 
@@ -25,14 +20,14 @@ public sealed record Reply(int Status, JsonElement Body, string? ErrorType)
 public sealed class StandaloneHostFixture : IAsyncLifetime
 {
     private readonly TempDirectory _data = new("runnel-esm");
-    private WebApplication? _app;
+    private StartedStandalone? _host;
 
     public Uri BaseAddress { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
-        _app = StandaloneHost.Build(
+        _host = await StartedStandalone.StartAsync(
         [
             "--urls=http://127.0.0.1:0",
             $"--Runnel:DataDirectory={_data.Path}",
@@ -44,23 +39,15 @@ public sealed class StandaloneHostFixture : IAsyncLifetime
             "--FanOut:Mappings:RetryMaxMilliseconds=200",
             "--FanOut:Mappings:LeaseSeconds=3",
         ]);
-        await StandaloneHost.PrepareAsync(_app);
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        BaseAddress = new Uri(address);
+        BaseAddress = _host.Address;
         Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
-        var registration = _app.Services.GetRequiredService<NodeRegistrationService>();
-        await Wait.UntilAsync(() => registration.IsRegistered, TimeSpan.FromSeconds(30), "the shard store node to register");
     }
 
     public async ValueTask DisposeAsync()
     {
         Http?.Dispose();
-        if (_app is not null)
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
+        if (_host is not null)
+            await _host.DisposeAsync();
         _data.Dispose();
     }
 

@@ -1,5 +1,6 @@
 using System.Formats.Cbor;
 using Runnel.Core.Errors;
+using Runnel.Core.Wire;
 using Runnel.FanOut.Apis;
 
 namespace Runnel.FanOut.Tests;
@@ -39,7 +40,7 @@ public sealed class ConsumerWireTests
             w.WriteTextString("Max");
             w.WriteInt32(7);
         });
-        using var doc = ConsumerWire.Parse(body, ConsumerWireFormat.Cbor);
+        using var doc = ConsumerWire.Parse(body, WireFormat.Cbor);
         var q = doc.RootElement;
         Assert.Equal("shardId-000000000000", q.GetProperty("ShardId").GetString());
         Assert.Equal(1_700_000_000.25, q.GetProperty("StartingPosition").GetProperty("Timestamp").GetDouble());
@@ -54,24 +55,24 @@ public sealed class ConsumerWireTests
     [InlineData(new byte[] { 0xA0, 0xA0 })]       // two root values
     public void Malformed_cbor_is_a_SerializationException(byte[] body)
     {
-        var e = Assert.Throws<KinesisException>(() => ConsumerWire.Parse(body, ConsumerWireFormat.Cbor));
+        var e = Assert.Throws<KinesisException>(() => ConsumerWire.Parse(body, WireFormat.Cbor));
         Assert.Equal(ErrorTypes.Serialization, e.Type);
     }
 
     [Fact]
     public void Answers_carry_tag_1_milliseconds_and_byte_strings_in_cbor_and_seconds_and_base64_in_json()
     {
-        byte[] Write(ConsumerWireFormat format)
+        byte[] Write(WireFormat format)
         {
-            var w = new ConsumerWireWriter(format);
+            using var w = new WireWriter(format);
             w.StartObject();
             w.Timestamp("At", 1_700_000_000_250);
             w.Blob("Data", [9, 8]);
             w.EndObject();
-            return w.ToArray();
+            return w.Complete().ToArray();
         }
 
-        var r = new CborReader(Write(ConsumerWireFormat.Cbor), CborConformanceMode.Lax);
+        var r = new CborReader(Write(WireFormat.Cbor), CborConformanceMode.Lax);
         r.ReadStartMap();
         Assert.Equal("At", r.ReadTextString());
         Assert.Equal(CborTag.UnixTimeSeconds, r.ReadTag());
@@ -80,8 +81,8 @@ public sealed class ConsumerWireTests
         Assert.Equal([9, 8], r.ReadByteString());
         r.ReadEndMap();
 
-        Assert.Equal("""{"At":1700000000.25,"Data":"CQg="}""", System.Text.Encoding.UTF8.GetString(Write(ConsumerWireFormat.Json)));
-        Assert.Equal(ConsumerWireFormat.Cbor, ConsumerWire.FormatOf("application/x-amz-cbor-1.1; charset=utf-8"));
-        Assert.Equal(ConsumerWireFormat.Json, ConsumerWire.FormatOf(null));
+        Assert.Equal("""{"At":1700000000.25,"Data":"CQg="}""", System.Text.Encoding.UTF8.GetString(Write(WireFormat.Json)));
+        Assert.Equal(WireFormat.Cbor, ConsumerWire.FormatOf("application/x-amz-cbor-1.1; charset=utf-8"));
+        Assert.Equal(WireFormat.Json, ConsumerWire.FormatOf(null));
     }
 }

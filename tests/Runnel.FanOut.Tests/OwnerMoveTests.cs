@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
-using Runnel.FanOut.Apis;
+using Runnel.Core.Wire;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.EventStream;
 using Runnel.FanOut.Subscriptions;
@@ -93,7 +93,7 @@ public sealed class OwnerMoveTests : IAsyncLifetime
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var subscription = subscriber.SubscribeAsync(
             new SubscribeRequest(consumer.Arn, "shardId-000000000000", new StartingPosition("TRIM_HORIZON", null, null)),
-            http.Response, ConsumerWireFormat.Json, stop.Token);
+            http.Response, WireFormat.Json, stop.Token);
         var body = pipe.Reader.AsStream();
         var received = new List<string>();
 

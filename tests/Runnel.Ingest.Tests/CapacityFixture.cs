@@ -1,13 +1,8 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Runnel.ShardStore.Registration;
-using Runnel.Standalone;
 using Runnel.TestKit;
+using Runnel.TestKit.Standalone;
 
 namespace Runnel.Ingest.Tests;
 
@@ -30,14 +25,14 @@ public sealed class CapacityFixture : IAsyncLifetime
     public const string ReadLimitedStream = "cap-reads";
 
     private readonly TempDirectory _data = new("runnel-capacity");
-    private WebApplication? _app;
+    private StartedStandalone? _host;
 
     public HttpClient Http { get; private set; } = null!;
-    public IServiceProvider Services => _app!.Services;
+    public IServiceProvider Services => _host!.Services;
 
     public async ValueTask InitializeAsync()
     {
-        _app = StandaloneHost.Build(
+        _host = await StartedStandalone.StartAsync(
         [
             "--urls=http://127.0.0.1:0",
             $"--Runnel:DataDirectory={_data.Path}",
@@ -61,22 +56,14 @@ public sealed class CapacityFixture : IAsyncLifetime
             "--Capacity:HotKeyWindow=00:00:05",
             "--Capacity:HotShardThreshold=0.05",
         ]);
-        await StandaloneHost.PrepareAsync(_app);
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        Http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
-        var registration = _app.Services.GetRequiredService<NodeRegistrationService>();
-        await Wait.UntilAsync(() => registration.IsRegistered, TimeSpan.FromSeconds(30), "the shard store node to register");
+        Http = new HttpClient { BaseAddress = _host.Address, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public async ValueTask DisposeAsync()
     {
         Http?.Dispose();
-        if (_app is not null)
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
+        if (_host is not null)
+            await _host.DisposeAsync();
         _data.Dispose();
     }
 

@@ -2,6 +2,7 @@ using System.Formats.Cbor;
 using System.Net.Http.Headers;
 using System.Text;
 using Runnel.FanOut.EventStream;
+using Runnel.TestKit;
 
 namespace Runnel.Ingest.Tests;
 
@@ -67,13 +68,13 @@ public sealed class CborConsumerTests(StandaloneFixture f)
         // SubscribeToShard: every event's payload is CBOR, its records carry byte-string data.
         var events = await SubscribeAsync(consumerArn, "shardId-000000000000", "TRIM_HORIZON", sent.Count, ct);
         Assert.Equal("initial-response", events[0].HeaderString(":event-type"));
-        Assert.Empty(ReadMap(events[0].Payload));
+        Assert.Empty(CborDocument.Read(events[0].Payload));
         var records = new List<Dictionary<string, object?>>();
         foreach (var e in events.Skip(1))
         {
             Assert.Equal("SubscribeToShardEvent", e.HeaderString(":event-type"));
             Assert.Equal(Cbor, e.HeaderString(":content-type"));
-            var payload = ReadMap(e.Payload);
+            var payload = CborDocument.Read(e.Payload);
             Assert.IsType<long>(payload["MillisBehindLatest"]);
             records.AddRange(((List<object?>)payload["Records"]!).Cast<Dictionary<string, object?>>());
         }
@@ -103,7 +104,7 @@ public sealed class CborConsumerTests(StandaloneFixture f)
         using var response = await f.Http.SendAsync(request, ct);
         Assert.Equal(400, (int)response.StatusCode);
         Assert.Equal(Cbor, response.Content.Headers.ContentType?.MediaType);
-        var body = ReadMap(await response.Content.ReadAsByteArrayAsync(ct));
+        var body = CborDocument.Read(await response.Content.ReadAsByteArrayAsync(ct));
         Assert.Equal("SerializationException", body["__type"]);
 
         var subscribe = await CallAsync("SubscribeToShard", w =>
@@ -146,7 +147,7 @@ public sealed class CborConsumerTests(StandaloneFixture f)
             Assert.NotEqual("exception", message.HeaderString(":message-type"));
             events.Add(message);
             if (message.HeaderString(":event-type") == "SubscribeToShardEvent")
-                seen += ((List<object?>)ReadMap(message.Payload)["Records"]!).Count;
+                seen += ((List<object?>)CborDocument.Read(message.Payload)["Records"]!).Count;
         }
         return events;
     }
@@ -173,7 +174,7 @@ public sealed class CborConsumerTests(StandaloneFixture f)
         request.Headers.Add("X-Amz-Target", "Kinesis_20131202." + operation);
         using var response = await f.Http.SendAsync(request, TestContext.Current.CancellationToken);
         var bytes = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
-        return ((int)response.StatusCode, ReadMap(bytes), response.Content.Headers.ContentType?.MediaType);
+        return ((int)response.StatusCode, CborDocument.Read(bytes), response.Content.Headers.ContentType?.MediaType);
     }
 
     private static void Members(CborWriter w, params (string Name, string Value)[] members)
@@ -182,43 +183,6 @@ public sealed class CborConsumerTests(StandaloneFixture f)
         {
             w.WriteTextString(name);
             w.WriteTextString(value);
-        }
-    }
-
-    internal static Dictionary<string, object?> ReadMap(ReadOnlyMemory<byte> bytes) =>
-        (Dictionary<string, object?>)Read(new CborReader(bytes, CborConformanceMode.Lax))!;
-
-    private static object? Read(CborReader r)
-    {
-        switch (r.PeekState())
-        {
-            case CborReaderState.StartMap:
-                r.ReadStartMap();
-                var map = new Dictionary<string, object?>();
-                while (r.PeekState() != CborReaderState.EndMap)
-                    map[r.ReadTextString()] = Read(r);
-                r.ReadEndMap();
-                return map;
-            case CborReaderState.StartArray:
-                r.ReadStartArray();
-                var list = new List<object?>();
-                while (r.PeekState() != CborReaderState.EndArray)
-                    list.Add(Read(r));
-                r.ReadEndArray();
-                return list;
-            case CborReaderState.Tag:
-                return (r.ReadTag(), Read(r));
-            case CborReaderState.TextString:
-                return r.ReadTextString();
-            case CborReaderState.ByteString:
-                return r.ReadByteString();
-            case CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger:
-                return r.ReadInt64();
-            case CborReaderState.Boolean:
-                return r.ReadBoolean();
-            default:
-                r.SkipValue();
-                return null;
         }
     }
 }

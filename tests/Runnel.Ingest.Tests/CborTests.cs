@@ -1,5 +1,6 @@
 using System.Formats.Cbor;
 using System.Net.Http.Headers;
+using Runnel.TestKit;
 
 namespace Runnel.Ingest.Tests;
 
@@ -18,42 +19,7 @@ public sealed class CborTests(StandaloneFixture f)
         request.Headers.Add("X-Amz-Target", "Kinesis_20131202." + operation);
         using var response = await f.Http.SendAsync(request, TestContext.Current.CancellationToken);
         var bytes = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
-        var reader = new CborReader(bytes, CborConformanceMode.Lax);
-        return ((int)response.StatusCode, (Dictionary<string, object?>)Read(reader)!, response.Content.Headers.ContentType?.MediaType);
-    }
-
-    private static object? Read(CborReader r)
-    {
-        switch (r.PeekState())
-        {
-            case CborReaderState.StartMap:
-                r.ReadStartMap();
-                var map = new Dictionary<string, object?>();
-                while (r.PeekState() != CborReaderState.EndMap)
-                    map[r.ReadTextString()] = Read(r);
-                r.ReadEndMap();
-                return map;
-            case CborReaderState.StartArray:
-                r.ReadStartArray();
-                var list = new List<object?>();
-                while (r.PeekState() != CborReaderState.EndArray)
-                    list.Add(Read(r));
-                r.ReadEndArray();
-                return list;
-            case CborReaderState.Tag:
-                return (r.ReadTag(), Read(r));
-            case CborReaderState.TextString:
-                return r.ReadTextString();
-            case CborReaderState.ByteString:
-                return r.ReadByteString();
-            case CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger:
-                return r.ReadInt64();
-            case CborReaderState.Boolean:
-                return r.ReadBoolean();
-            default:
-                r.SkipValue();
-                return null;
-        }
+        return ((int)response.StatusCode, CborDocument.Read(bytes), response.Content.Headers.ContentType?.MediaType);
     }
 
     [Fact]

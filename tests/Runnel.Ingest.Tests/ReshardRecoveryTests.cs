@@ -1,16 +1,12 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Runnel.Core.Hashing;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
-using Runnel.ShardStore.Registration;
-using Runnel.Standalone;
 using Runnel.TestKit;
+using Runnel.TestKit.Standalone;
 
 namespace Runnel.Ingest.Tests;
 
@@ -23,7 +19,7 @@ public sealed class ReshardRecoveryTests : IAsyncDisposable
 {
     private readonly TempDirectory _data = new("runnel-reshard");
     private readonly string _key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-    private WebApplication? _app;
+    private StartedStandalone? _host;
     private HttpClient? _http;
 
     private async Task StartAsync(string? pauseBefore)
@@ -41,24 +37,18 @@ public sealed class ReshardRecoveryTests : IAsyncDisposable
         };
         if (pauseBefore is not null)
             args.Add($"--Resharding:PauseBeforeStep={pauseBefore}");
-        _app = StandaloneHost.Build([.. args]);
-        await StandaloneHost.PrepareAsync(_app, TestContext.Current.CancellationToken);
-        await _app.StartAsync(TestContext.Current.CancellationToken);
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
-        var registration = _app.Services.GetRequiredService<NodeRegistrationService>();
-        await Wait.UntilAsync(() => registration.IsRegistered, TimeSpan.FromSeconds(30), "the shard store node to register");
+        _host = await StartedStandalone.StartAsync([.. args], cancellationToken: TestContext.Current.CancellationToken);
+        _http = new HttpClient { BaseAddress = _host.Address, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     private async Task StopAsync()
     {
         _http?.Dispose();
         _http = null;
-        if (_app is not null)
+        if (_host is not null)
         {
-            await _app.StopAsync(TestContext.Current.CancellationToken);
-            await _app.DisposeAsync();
-            _app = null;
+            await _host.DisposeAsync();
+            _host = null;
         }
     }
 
@@ -72,7 +62,7 @@ public sealed class ReshardRecoveryTests : IAsyncDisposable
 
     private async Task<ReshardOperationEntity> OperationAsync()
     {
-        var factory = _app!.Services.GetRequiredService<IDbContextFactory<MetadataDbContext>>();
+        var factory = _host!.Services.GetRequiredService<IDbContextFactory<MetadataDbContext>>();
         await using var db = await factory.CreateDbContextAsync(TestContext.Current.CancellationToken);
         return await db.ReshardOperations.AsNoTracking().SingleAsync(TestContext.Current.CancellationToken);
     }

@@ -3,17 +3,13 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
-using Runnel.ShardStore.Registration;
-using Runnel.Standalone;
 using Runnel.TestKit;
+using Runnel.TestKit.Standalone;
 
 namespace Runnel.Ingest.Tests;
 
@@ -25,18 +21,18 @@ namespace Runnel.Ingest.Tests;
 public sealed class StandaloneFixture : IAsyncLifetime
 {
     private readonly TempDirectory _data = new("runnel-ingest");
-    private WebApplication? _app;
+    private StartedStandalone? _host;
 
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     public byte[] SigningKey { get; } = RandomNumberGenerator.GetBytes(32);
     public RecordingLocator Locator { get; private set; } = null!;
     public Uri BaseAddress { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
-    public IServiceProvider Services => _app!.Services;
+    public IServiceProvider Services => _host!.Services;
 
     public async ValueTask InitializeAsync()
     {
-        _app = StandaloneHost.Build(
+        _host = await StartedStandalone.StartAsync(
         [
             "--urls=http://127.0.0.1:0",
             $"--Runnel:DataDirectory={_data.Path}",
@@ -62,25 +58,16 @@ public sealed class StandaloneFixture : IAsyncLifetime
                     ?? inner.ImplementationFactory?.Invoke(sp)
                     ?? ActivatorUtilities.CreateInstance(sp, inner.ImplementationType!)))));
         });
-        await StandaloneHost.PrepareAsync(_app);
-        await _app.StartAsync();
-        Locator = (RecordingLocator)_app.Services.GetRequiredService<IShardStoreLocator>();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        BaseAddress = new Uri(address);
+        Locator = (RecordingLocator)_host.Services.GetRequiredService<IShardStoreLocator>();
+        BaseAddress = _host.Address;
         Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
-        // The node registers itself once the server listens; streams need a live node.
-        var registration = _app.Services.GetRequiredService<NodeRegistrationService>();
-        await Wait.UntilAsync(() => registration.IsRegistered, TimeSpan.FromSeconds(30), "the shard store node to register");
     }
 
     public async ValueTask DisposeAsync()
     {
         Http?.Dispose();
-        if (_app is not null)
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
+        if (_host is not null)
+            await _host.DisposeAsync();
         _data.Dispose();
     }
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
+using Runnel.Core.Wire;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Streams;
 

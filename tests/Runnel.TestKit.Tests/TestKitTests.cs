@@ -1,3 +1,4 @@
+using System.Formats.Cbor;
 using Npgsql;
 
 namespace Runnel.TestKit.Tests;
@@ -99,5 +100,26 @@ public sealed class TestKitTests
         await using var exists = new NpgsqlCommand("SELECT count(*) FROM pg_database WHERE datname = @n", admin);
         exists.Parameters.AddWithValue("n", name);
         Assert.Equal(0L, (long)(await exists.ExecuteScalarAsync(ct))!);
+    }
+
+    [Fact]
+    public void Cbor_document_reads_maps_lists_values_and_keeps_tags()
+    {
+        var w = new CborWriter(CborConformanceMode.Lax, convertIndefiniteLengthEncodings: false);
+        w.WriteStartMap(null);
+        w.WriteTextString("Name"); w.WriteTextString("s");
+        w.WriteTextString("Data"); w.WriteByteString([1, 2]);
+        w.WriteTextString("At"); w.WriteTag(CborTag.UnixTimeSeconds); w.WriteInt64(1_700_000_000_250);
+        w.WriteTextString("Items"); w.WriteStartArray(2); w.WriteInt64(-3); w.WriteBoolean(true); w.WriteEndArray();
+        w.WriteTextString("Missing"); w.WriteNull();
+        w.WriteEndMap();
+
+        var document = CborDocument.Read(w.Encode());
+
+        Assert.Equal("s", document["Name"]);
+        Assert.Equal([1, 2], (byte[])document["Data"]!);
+        Assert.Equal((CborTag.UnixTimeSeconds, (object?)1_700_000_000_250L), ((CborTag, object?))document["At"]!);
+        Assert.Equal([-3L, true], (List<object?>)document["Items"]!);
+        Assert.Null(document["Missing"]);
     }
 }

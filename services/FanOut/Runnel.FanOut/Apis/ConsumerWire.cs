@@ -2,21 +2,15 @@ using System.Buffers;
 using System.Formats.Cbor;
 using System.Text.Json;
 using Runnel.Core.Errors;
+using Runnel.Core.Wire;
 
 namespace Runnel.FanOut.Apis;
 
-/// <summary>The two body encodings of the Kinesis protocol, as the consumer operations serve them.</summary>
-public enum ConsumerWireFormat
-{
-    Json,
-    Cbor,
-}
-
 /// <summary>
-/// Request parsing and response writing for the consumer operations in JSON 1.1 or CBOR 1.1. A CBOR request is
-/// turned into the equivalent JSON document so each operation has one parser. CBOR answers follow the AWS SDKs' CBOR
-/// protocol: maps and arrays of indefinite length, blobs as byte strings, timestamps as tag 1 over epoch milliseconds
-/// (the Kinesis quirk the SDKs read and write; the JSON form uses epoch seconds with a fraction).
+/// Request parsing for the consumer operations in JSON 1.1 or CBOR 1.1 (answers are written with
+/// <see cref="WireWriter"/>). A CBOR request is turned into the equivalent JSON document so each operation has one
+/// parser; a CBOR timestamp is tag 1 over epoch milliseconds (the Kinesis quirk the SDKs read and write), the JSON form
+/// epoch seconds with a fraction.
 /// </summary>
 public static class ConsumerWire
 {
@@ -28,19 +22,19 @@ public static class ConsumerWire
 
     private const int MaxDepth = 32;
 
-    public static ConsumerWireFormat FormatOf(string? contentType) =>
+    public static WireFormat FormatOf(string? contentType) =>
         (contentType ?? "").Split(';')[0].Trim().Equals(CborContentType, StringComparison.OrdinalIgnoreCase)
-            ? ConsumerWireFormat.Cbor
-            : ConsumerWireFormat.Json;
+            ? WireFormat.Cbor
+            : WireFormat.Json;
 
-    public static string ContentType(ConsumerWireFormat format) => format == ConsumerWireFormat.Cbor ? CborContentType : JsonContentType;
+    public static string ContentType(WireFormat format) => format == WireFormat.Cbor ? CborContentType : JsonContentType;
 
     /// <summary>Parses a request body; an empty body is an empty object. Malformed input is SerializationException.</summary>
-    public static JsonDocument Parse(ReadOnlyMemory<byte> body, ConsumerWireFormat format)
+    public static JsonDocument Parse(ReadOnlyMemory<byte> body, WireFormat format)
     {
         if (body.IsEmpty)
             return JsonDocument.Parse("{}");
-        if (format == ConsumerWireFormat.Json)
+        if (format == WireFormat.Json)
         {
             try
             {
@@ -139,133 +133,5 @@ public static class ConsumerWire
             default:
                 throw new CborContentException($"Unexpected CBOR item {reader.PeekState()}.");
         }
-    }
-}
-
-/// <summary>Writes one answer (or one event payload) in JSON 1.1 or CBOR 1.1.</summary>
-public sealed class ConsumerWireWriter
-{
-    private readonly ArrayBufferWriter<byte>? _output;
-    private readonly Utf8JsonWriter? _json;
-    private readonly CborWriter? _cbor;
-
-    public ConsumerWireWriter(ConsumerWireFormat format, int initialCapacity = 256)
-    {
-        Format = format;
-        if (format == ConsumerWireFormat.Cbor)
-        {
-            _cbor = new CborWriter(CborConformanceMode.Lax, convertIndefiniteLengthEncodings: false, allowMultipleRootLevelValues: false, initialCapacity: initialCapacity);
-        }
-        else
-        {
-            _output = new ArrayBufferWriter<byte>(initialCapacity);
-            _json = new Utf8JsonWriter(_output);
-        }
-    }
-
-    public ConsumerWireFormat Format { get; }
-
-    public void StartObject()
-    {
-        if (_cbor is not null)
-            _cbor.WriteStartMap(null);
-        else
-            _json!.WriteStartObject();
-    }
-
-    public void StartObject(string name)
-    {
-        Name(name);
-        StartObject();
-    }
-
-    public void EndObject()
-    {
-        if (_cbor is not null)
-            _cbor.WriteEndMap();
-        else
-            _json!.WriteEndObject();
-    }
-
-    public void StartArray(string name)
-    {
-        Name(name);
-        if (_cbor is not null)
-            _cbor.WriteStartArray(null);
-        else
-            _json!.WriteStartArray();
-    }
-
-    public void EndArray()
-    {
-        if (_cbor is not null)
-            _cbor.WriteEndArray();
-        else
-            _json!.WriteEndArray();
-    }
-
-    public void String(string name, string value)
-    {
-        Name(name);
-        StringValue(value);
-    }
-
-    public void StringValue(string value)
-    {
-        if (_cbor is not null)
-            _cbor.WriteTextString(value);
-        else
-            _json!.WriteStringValue(value);
-    }
-
-    public void Number(string name, long value)
-    {
-        Name(name);
-        if (_cbor is not null)
-            _cbor.WriteInt64(value);
-        else
-            _json!.WriteNumberValue(value);
-    }
-
-    public void Timestamp(string name, long unixMs)
-    {
-        Name(name);
-        if (_cbor is not null)
-        {
-            _cbor.WriteTag(CborTag.UnixTimeSeconds);
-            _cbor.WriteInt64(unixMs);
-        }
-        else
-        {
-            _json!.WriteNumberValue(unixMs / 1000m);
-        }
-    }
-
-    public void Blob(string name, ReadOnlySpan<byte> value)
-    {
-        Name(name);
-        if (_cbor is not null)
-            _cbor.WriteByteString(value);
-        else
-            _json!.WriteBase64StringValue(value);
-    }
-
-    /// <summary>Finishes the document and returns its bytes.</summary>
-    public byte[] ToArray()
-    {
-        if (_cbor is not null)
-            return _cbor.Encode();
-        _json!.Flush();
-        var bytes = _output!.WrittenSpan.ToArray();
-        _json.Dispose();
-        return bytes;
-    }
-
-    private void Name(string name)
-    {
-        if (_cbor is not null)
-            _cbor.WriteTextString(name);
-        else
-            _json!.WritePropertyName(name);
     }
 }

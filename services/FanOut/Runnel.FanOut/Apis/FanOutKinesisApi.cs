@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Runnel.Core.Errors;
+using Runnel.Core.Wire;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.Subscriptions;
 
@@ -21,7 +22,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
     public static bool Handles(string operation) => Operations.Contains(operation);
 
     /// <summary>Runs <paramref name="operation"/> on a request body and writes the whole answer to the response.</summary>
-    public async Task HandleAsync(string operation, ReadOnlyMemory<byte> body, HttpContext http, ConsumerWireFormat format = ConsumerWireFormat.Json)
+    public async Task HandleAsync(string operation, ReadOnlyMemory<byte> body, HttpContext http, WireFormat format = WireFormat.Json)
     {
         var ct = http.RequestAborted;
         try
@@ -91,7 +92,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
             if (!http.Response.HasStarted)
-                await ErrorAsync(http, format, ErrorTypes.Serialization, format == ConsumerWireFormat.Cbor ? "Malformed CBOR request body." : "Malformed JSON request body.", 400).ConfigureAwait(false);
+                await ErrorAsync(http, format, ErrorTypes.Serialization, format == WireFormat.Cbor ? "Malformed CBOR request body." : "Malformed JSON request body.", 400).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -125,7 +126,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
             _ => throw KinesisException.Serialization($"{name} must be a string."),
         } : null;
 
-    private static void WriteConsumer(ConsumerWireWriter w, string? name, ConsumerInfo c, bool withStream)
+    private static void WriteConsumer(WireWriter w, string? name, ConsumerInfo c, bool withStream)
     {
         if (name is null)
             w.StartObject();
@@ -140,27 +141,27 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
         w.EndObject();
     }
 
-    private static async Task RespondAsync(HttpContext http, ConsumerWireFormat format, Action<ConsumerWireWriter> members)
+    private static async Task RespondAsync(HttpContext http, WireFormat format, Action<WireWriter> members)
     {
-        var w = new ConsumerWireWriter(format);
+        using var w = new WireWriter(format, 256);
         w.StartObject();
         members(w);
         w.EndObject();
-        var bytes = w.ToArray();
+        var bytes = w.Complete();
         http.Response.StatusCode = 200;
         http.Response.ContentType = ConsumerWire.ContentType(format);
         http.Response.ContentLength = bytes.Length;
         await http.Response.Body.WriteAsync(bytes, http.RequestAborted).ConfigureAwait(false);
     }
 
-    private static async Task ErrorAsync(HttpContext http, ConsumerWireFormat format, string type, string message, int status)
+    private static async Task ErrorAsync(HttpContext http, WireFormat format, string type, string message, int status)
     {
-        var w = new ConsumerWireWriter(format);
+        using var w = new WireWriter(format, 256);
         w.StartObject();
         w.String("__type", type);
         w.String("message", message);
         w.EndObject();
-        var bytes = w.ToArray();
+        var bytes = w.Complete();
         http.Response.StatusCode = status;
         http.Response.ContentType = ConsumerWire.ContentType(format);
         http.Response.Headers["x-amzn-ErrorType"] = type;

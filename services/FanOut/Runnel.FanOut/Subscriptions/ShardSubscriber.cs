@@ -6,6 +6,7 @@ using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.Core.Wire;
 using Runnel.FanOut.Apis;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.EventStream;
@@ -49,7 +50,7 @@ public sealed class ShardSubscriber(
     private readonly FanOutOptions _options = options.Value;
 
     /// <summary>Event payloads are in <paramref name="format"/>, the request's (the AWS SDK for Java speaks CBOR by default).</summary>
-    public async Task SubscribeAsync(SubscribeRequest request, HttpResponse response, ConsumerWireFormat format, CancellationToken aborted)
+    public async Task SubscribeAsync(SubscribeRequest request, HttpResponse response, WireFormat format, CancellationToken aborted)
     {
         var violations = new List<string>();
         if (request.ConsumerArn is null)
@@ -105,7 +106,7 @@ public sealed class ShardSubscriber(
         }
     }
 
-    private async Task PumpAsync(ConsumerInfo consumer, ShardWhere where, ulong position, HttpResponse response, ConsumerWireFormat format, CancellationToken ct)
+    private async Task PumpAsync(ConsumerInfo consumer, ShardWhere where, ulong position, HttpResponse response, WireFormat format, CancellationToken ct)
     {
         var shard = where.Shard;
         var budget = subscriptions.BudgetOf(consumer.Arn, shard.ShardIndex);
@@ -298,9 +299,9 @@ public sealed class ShardSubscriber(
     /// ContinuationSequenceNumber is the last record delivered (resume with AFTER_SEQUENCE_NUMBER). Before any record
     /// of the shard exists there is no such number, and the member is left out.
     /// </summary>
-    internal static byte[] RecordsEvent(IReadOnlyList<StoredRecord> records, int shardIndex, ulong nextOrdinal, long millisBehind, IReadOnlyList<ChildShard>? children, ConsumerWireFormat format = ConsumerWireFormat.Json)
+    internal static byte[] RecordsEvent(IReadOnlyList<StoredRecord> records, int shardIndex, ulong nextOrdinal, long millisBehind, IReadOnlyList<ChildShard>? children, WireFormat format = WireFormat.Json)
     {
-        var w = new ConsumerWireWriter(format, 256 + records.Sum(r => r.Data.Length * 4 / 3 + r.PartitionKey.Length + 96));
+        using var w = new WireWriter(format, 256 + records.Sum(r => r.Data.Length * 4 / 3 + r.PartitionKey.Length + 96));
         w.StartObject();
         w.StartArray("Records");
         foreach (var r in records)
@@ -336,36 +337,36 @@ public sealed class ShardSubscriber(
             w.EndArray();
         }
         w.EndObject();
-        return Event("SubscribeToShardEvent", w.ToArray(), format);
+        return Event("SubscribeToShardEvent", w.Complete().Span, format);
     }
 
-    private static byte[] EmptyObject(ConsumerWireFormat format)
+    private static byte[] EmptyObject(WireFormat format)
     {
-        var w = new ConsumerWireWriter(format, 16);
+        using var w = new WireWriter(format, 16);
         w.StartObject();
         w.EndObject();
-        return w.ToArray();
+        return w.Complete().ToArray();
     }
 
-    internal static byte[] Event(string eventType, ReadOnlySpan<byte> payload, ConsumerWireFormat format = ConsumerWireFormat.Json) => EventStreamCodec.Encode(
+    internal static byte[] Event(string eventType, ReadOnlySpan<byte> payload, WireFormat format = WireFormat.Json) => EventStreamCodec.Encode(
     [
         EventHeader.String(":event-type", eventType),
         EventHeader.String(":content-type", ConsumerWire.ContentType(format)),
         EventHeader.String(":message-type", "event"),
     ], payload);
 
-    internal static byte[] Exception(string type, string message, ConsumerWireFormat format = ConsumerWireFormat.Json)
+    internal static byte[] Exception(string type, string message, WireFormat format = WireFormat.Json)
     {
-        var w = new ConsumerWireWriter(format, 64 + message.Length);
+        using var w = new WireWriter(format, 64 + message.Length);
         w.StartObject();
         w.String("message", message);
         w.EndObject();
         return EventStreamCodec.Encode(
         [
             EventHeader.String(":exception-type", type.EndsWith("Exception", StringComparison.Ordinal) || type == ErrorTypes.InternalFailure ? type : type + "Exception"),
-            EventHeader.String(":content-type", format == ConsumerWireFormat.Cbor ? ConsumerWire.CborContentType : "application/json"),
+            EventHeader.String(":content-type", format == WireFormat.Cbor ? ConsumerWire.CborContentType : "application/json"),
             EventHeader.String(":message-type", "exception"),
-        ], w.ToArray());
+        ], w.Complete().Span);
     }
 
     private static async Task WriteAsync(HttpResponse response, byte[] message, CancellationToken ct)

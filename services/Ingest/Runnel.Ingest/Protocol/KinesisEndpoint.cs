@@ -139,7 +139,7 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
             var local = http.RequestServices.GetService<FanOutKinesisApi>();
             if (local is not null)
             {
-                await local.HandleAsync(operation, body.AsMemory(0, length), http, format == WireFormat.Cbor ? ConsumerWireFormat.Cbor : ConsumerWireFormat.Json);
+                await local.HandleAsync(operation, body.AsMemory(0, length), http, format);
                 return;
             }
             var forwarder = http.RequestServices.GetService<FanOutForwarder>();

@@ -7,13 +7,6 @@ using Runnel.Core.Errors;
 
 namespace Runnel.Ingest.Protocol;
 
-/// <summary>The two body encodings of the Kinesis wire protocol.</summary>
-public enum WireFormat
-{
-    Json,
-    Cbor,
-}
-
 /// <summary>
 /// A pull reader over one request body in either wire format, so each operation has one parser.
 /// Type mismatches throw SerializationException with the texts the AWS service uses. Base64 blobs of a

@@ -2,58 +2,15 @@ using System.Buffers;
 using System.Formats.Cbor;
 using System.Text.Json;
 
-namespace Runnel.Ingest.Protocol;
-
-/// <summary>A growable buffer rented from the shared pool; return it with <see cref="Dispose"/>.</summary>
-internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWriter<byte>, IDisposable
-{
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
-    private int _written;
-
-    public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
-
-    public int WrittenCount => _written;
-
-    public void Advance(int count) => _written += count;
-
-    public Memory<byte> GetMemory(int sizeHint = 0)
-    {
-        Ensure(sizeHint);
-        return _buffer.AsMemory(_written);
-    }
-
-    public Span<byte> GetSpan(int sizeHint = 0)
-    {
-        Ensure(sizeHint);
-        return _buffer.AsSpan(_written);
-    }
-
-    private void Ensure(int sizeHint)
-    {
-        var needed = _written + Math.Max(sizeHint, 1);
-        if (needed <= _buffer.Length)
-            return;
-        var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
-        _buffer.AsSpan(0, _written).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_buffer);
-        _buffer = bigger;
-    }
-
-    public void Dispose()
-    {
-        var buffer = Interlocked.Exchange(ref _buffer, []);
-        if (buffer.Length > 0)
-            ArrayPool<byte>.Shared.Return(buffer);
-    }
-}
+namespace Runnel.Core.Wire;
 
 /// <summary>
-/// Writes one response in the request's wire format. JSON: timestamps are epoch seconds with a
+/// Writes one Kinesis answer or event payload in the request's wire format. JSON: timestamps are epoch seconds with a
 /// fraction and blobs base64. CBOR: maps and arrays of indefinite length (the AWS SDKs accept both),
 /// blobs as byte strings, timestamps as tag 1 over epoch milliseconds, which is what the AWS SDKs'
 /// CBOR protocol reads and writes.
 /// </summary>
-internal sealed class WireWriter : IDisposable
+public sealed class WireWriter : IDisposable
 {
     private readonly Utf8JsonWriter? _json;
     private readonly CborWriter? _cbor;
