@@ -61,6 +61,12 @@ public sealed record BenchOptions
     /// <summary>Interval between the soak's samples of the server's resident memory.</summary>
     public TimeSpan SoakSampleInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Records per second the PutRecords clients offer together, 0 for as fast as they can. A soak at full speed
+    /// writes about 100 MB/s here, which fills a disk in minutes (retention is at least 24 hours).
+    /// </summary>
+    public int MaxRecordsPerSecond { get; init; }
+
     /// <summary>Single records per second the latency producer sends (spread over the shards by random keys).</summary>
     public int LatencyRate { get; init; } = 100;
 
@@ -103,6 +109,7 @@ public sealed record BenchOptions
           --latency-duration S    seconds of the put-to-visible scenario (10)
           --soak-minutes M        soak: minutes of PutRecords load after the warm-up (10)
           --soak-sample-seconds S soak: interval between samples of the server's RSS (5)
+          --max-rate N            PutRecords (and soak) clients together offer at most N records/s (0: no cap)
           --latency-rate N        records per second in the put-to-visible scenario (100)
           --poll-ms N             GetRecords polling interval of the put-to-visible scenario (20)
           --drain-timeout S       give up draining after this long (300)
@@ -159,6 +166,7 @@ public sealed record BenchOptions
             LatencyDuration = values.Seconds("latency-duration", 10),
             SoakDuration = values.Seconds("soak-minutes", 10) * 60,
             SoakSampleInterval = values.Seconds("soak-sample-seconds", 5),
+            MaxRecordsPerSecond = values.Int("max-rate", 0, 0, 100_000_000),
             LatencyRate = values.Int("latency-rate", 100, 1, 100_000),
             PollInterval = TimeSpan.FromMilliseconds(values.Int("poll-ms", 20, 1, 10_000)),
             DrainTimeout = values.Seconds("drain-timeout", 300),

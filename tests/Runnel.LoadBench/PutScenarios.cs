@@ -92,8 +92,22 @@ public static class PutBatchScenario
         using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout);
         var failed = new List<(int Index, string Code)>();
         ulong sequence = 0;
+        // Under a rate cap each client sends on its own fixed schedule (start times, not gaps, so slow answers are
+        // caught up on instead of lowering the rate).
+        var interval = options.MaxRecordsPerSecond > 0
+            ? TimeSpan.FromSeconds((double)options.Clients * options.BatchSize / options.MaxRecordsPerSecond)
+            : TimeSpan.Zero;
+        // Clients start a fraction of the interval apart, so the capped load arrives evenly, not in bursts of all clients.
+        var next = Stopwatch.GetTimestamp() + (long)(interval.TotalSeconds * Stopwatch.Frequency * client / options.Clients);
         for (var i = 0; !window.IsOver; i++)
         {
+            if (interval > TimeSpan.Zero)
+            {
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                if (wait > TimeSpan.Zero)
+                    await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                next += (long)(interval.TotalSeconds * Stopwatch.Frequency);
+            }
             var template = templates[i % templates.Length];
             template.SetIds((uint)client, sequence);
             var first = sequence;
