@@ -18,7 +18,8 @@ public static class BenchRunner
             StartedAt = DateTimeOffset.UtcNow,
             Machine = MachineInfo.Collect(),
             Settings = new RunSettings(options.Shards, options.RecordBytes, options.Clients, options.BatchSize, options.Duration.TotalSeconds,
-                options.Warmup.TotalSeconds, options.LatencyDuration.TotalSeconds, options.LatencyRate, options.PollInterval.TotalMilliseconds),
+                options.Warmup.TotalSeconds, options.LatencyDuration.TotalSeconds, options.LatencyRate, options.PollInterval.TotalMilliseconds,
+                options.MaxRecordsPerSecond),
         };
         var runId = $"{Sanitize(options.Target)}-r{options.Round}-{Random.Shared.Next(0x1000000):x6}";
         Console.WriteLine($"# {options.Target} at {options.Endpoint} over HTTP/{result.Http}, round {options.Round}: " +

@@ -70,7 +70,7 @@ public sealed record ScenarioResult
 
 public sealed record RunSettings(
     int Shards, int RecordBytes, int Clients, int BatchSize, double DurationSeconds, double WarmupSeconds,
-    double LatencyDurationSeconds, int LatencyRate, double PollIntervalMs);
+    double LatencyDurationSeconds, int LatencyRate, double PollIntervalMs, int MaxRecordsPerSecond = 0);
 
 public sealed record RunResult
 {

@@ -34,7 +34,7 @@ public sealed class ShardStoreOptions
 
     /// <summary>Group commits up to this size are made durable through the node's commit journal (one fdatasync); 0 turns it off.</summary>
     [Range(0, 64 * 1024 * 1024)]
-    public int JournalMaxCommitBytes { get; set; } = 256 * 1024;
+    public int JournalMaxCommitBytes { get; set; } = 64 * 1024;
 
     /// <summary>The commit journal starts a new file (after fsyncing the shard files it covers) at this size; at least 1 MiB.</summary>
     [Range(1024 * 1024, long.MaxValue)]
