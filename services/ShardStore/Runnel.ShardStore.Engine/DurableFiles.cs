@@ -42,7 +42,8 @@ internal static partial class DurableFiles
 
     /// <summary>
     /// fdatasync on Linux: the file's data and what is needed to read it back (its size) reach the disk, but not its
-    /// timestamps (a full fsync of an appended file took about 10% longer here). Elsewhere a full fsync.
+    /// timestamps. Over blocks already allocated and written (a pre-zeroed file) it needs no file-system journal
+    /// commit, which makes it the cheaper of the two by about a third. Elsewhere a full fsync.
     /// </summary>
     public static void FlushData(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
     {

@@ -20,15 +20,14 @@ internal sealed record JournalEntry(ShardRef Shard, byte[] Frames);
 /// - An appended record is acknowledged only when its frames are durable in the journal or in its shard's file.
 /// - A generation's file is deleted only after every shard file written under it was fsynced, so on recovery
 ///   the journals on disk hold every acknowledged frame that a shard file may lack.
-/// - The file only grows and is made durable with fdatasync (data and size, not timestamps). It is not zero-filled
-///   ahead: overwriting a zero-filled, fsynced region made every fdatasync send about 1 MiB to the device here
-///   (write_bytes of 3.9 GB against 86 MB in a 7-second PutRecord run) for 20-40 us less latency per commit.
+/// - The file is zero-filled ahead of the write position (<see cref="ZeroChunkBytes"/> at a time), so the per-commit
+///   fdatasync covers data blocks only, not a size change: no file-system journal commit per group commit.
 ///
 /// File <c>journal/&lt;generation&gt;.jnl</c>: a 32-byte header (u32 magic "RNJL", u16 version, u16 min-compatible,
 /// u64 generation, 12 reserved bytes, u32 CRC32 of bytes 0..27), then entries: u32 payload length, u32 CRC32 of the
 /// payload, payload = i64 stream id, i32 shard index, the shard's log frames exactly as in its segment. Reading stops
-/// at the first entry whose length is out of bounds or whose CRC fails (a torn write
-/// of a commit that was never acknowledged, or the end of the file).
+/// at the first entry whose length is zero (the zero-filled rest), out of bounds, or whose CRC fails (a torn write
+/// of a commit that was never acknowledged).
 /// </summary>
 internal sealed class CommitJournal : IDisposable
 {
@@ -40,12 +39,18 @@ internal sealed class CommitJournal : IDisposable
     private const int EntryPrefixSize = 8;
     private const int PayloadFixedSize = 12;
 
+    /// <summary>Zero-filling in 1 MiB steps costs one full fsync per MiB of journal instead of one per commit.</summary>
+    private const int ZeroChunkBytes = 1024 * 1024;
+
+    private static readonly byte[] Zeros = new byte[ZeroChunkBytes];
+
     private readonly string _directory;
     private readonly SafeFileHandle _handle;
     private readonly HashSet<ShardRef> _shards = [];
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private int _buffered;
     private long _length = HeaderSize;
+    private long _zeroedUntil = HeaderSize;
 
     private CommitJournal(string directory, long generation, SafeFileHandle handle)
     {
@@ -139,8 +144,8 @@ internal sealed class CommitJournal : IDisposable
             BinaryPrimitives.WriteInt64LittleEndian(header[8..], generation);
             BinaryPrimitives.WriteUInt32LittleEndian(header[28..], Crc32.HashToUInt32(header[..28]));
             RandomAccess.Write(handle, header, 0);
-            RandomAccess.FlushToDisk(handle);
             var journal = new CommitJournal(directory, generation, handle);
+            journal.ZeroAhead(HeaderSize + ZeroChunkBytes);
             DurableFiles.FsyncDirectory(directory);
             if (deleteOlder)
             {
@@ -198,6 +203,7 @@ internal sealed class CommitJournal : IDisposable
     {
         if (_buffered == 0)
             return;
+        ZeroAhead(_length + _buffered);
         RandomAccess.Write(_handle, _buffer.AsSpan(0, _buffered), _length);
         _length += _buffered;
         _buffered = 0;
@@ -211,6 +217,19 @@ internal sealed class CommitJournal : IDisposable
 
     /// <summary>Drops what was buffered but not committed (the commit failed before the journal write).</summary>
     public void Discard() => _buffered = 0;
+
+    private void ZeroAhead(long end)
+    {
+        if (end <= _zeroedUntil)
+            return;
+        while (_zeroedUntil < end)
+        {
+            RandomAccess.Write(_handle, Zeros, _zeroedUntil);
+            _zeroedUntil += ZeroChunkBytes;
+        }
+        // A full fsync: the new blocks and the file's new size must be durable before fdatasync can skip them.
+        RandomAccess.FlushToDisk(_handle);
+    }
 
     /// <summary>Closes and deletes this generation's file; call only once every shard written under it is fsynced.</summary>
     public void Retire()
