@@ -21,7 +21,9 @@ internal sealed record JournalEntry(ShardRef Shard, byte[] Frames);
 /// - A generation's file is deleted only after every shard file written under it was fsynced, so on recovery
 ///   the journals on disk hold every acknowledged frame that a shard file may lack.
 /// - The file is zero-filled ahead of the write position (<see cref="ZeroChunkBytes"/> at a time), so the per-commit
-///   fdatasync covers data blocks only, not a size change: no file-system journal commit per group commit.
+///   fdatasync covers data blocks only, not a size change: no file-system journal commit per group commit. (A
+///   process's write_bytes then counts the whole large page-cache folio of the zero write at every overwrite; the
+///   device writes only the dirty blocks: 13 KB per commit of 9 KB, against 17 KB when appending.)
 ///
 /// File <c>journal/&lt;generation&gt;.jnl</c>: a 32-byte header (u32 magic "RNJL", u16 version, u16 min-compatible,
 /// u64 generation, 12 reserved bytes, u32 CRC32 of bytes 0..27), then entries: u32 payload length, u32 CRC32 of the
