@@ -22,30 +22,12 @@ public sealed class SharedThrottlingTests
     public async Task Two_ingest_processes_on_one_redis_keep_a_shard_within_its_limit()
     {
         var ct = TestContext.Current.CancellationToken;
-        var redis = await TestServers.RedisAsync();
-        // Bucket and counter keys carry the stream id, which every fresh cluster database starts at 1.
-        var prefix = $"runnel-test:{Guid.NewGuid():N}";
-        await using var cluster = await RunnelCluster.StartAsync(new ClusterOptions
-        {
-            StoreNodes = 1,
-            IngestArguments =
-            [
-                $"--ConnectionStrings:Redis={redis}",
-                $"--Throttling:KeyPrefix={prefix}:tb",
-                $"--Capacity:KeyPrefix={prefix}:cap",
-                $"--Throttling:Shard:WriteRecordsPerSecond={RecordsPerSecond}",
-                "--Capacity:FlushInterval=00:00:00.250",
-                "--Capacity:HotKeyWindow=00:01:00",
-            ],
-        }, ct);
-        var address = new Uri($"http://127.0.0.1:{FreePorts.Get()}");
-        var secondOptions = cluster.Ingest.Options with
-        {
-            Name = "ingest-2",
-            BaseAddress = address,
-            Arguments = [.. cluster.Ingest.Options.Arguments.Select(a => a.StartsWith("--urls=", StringComparison.Ordinal) ? $"--urls={address}" : a)],
-        };
-        await using var second = await ProcessHost.StartAsync(secondOptions, ct);
+        await using var ingests = await TwoIngests.StartAsync(
+        [
+            $"--Throttling:Shard:WriteRecordsPerSecond={RecordsPerSecond}",
+            "--Capacity:HotKeyWindow=00:01:00",
+        ], ct);
+        var (cluster, second) = (ingests.Cluster, ingests.Second);
 
         var stream = Names.Stream("shared-thr");
         using var one = new KinesisJsonClient(cluster.Endpoint);
@@ -100,32 +82,16 @@ public sealed class SharedThrottlingTests
     public async Task Two_ingest_processes_add_up_their_traffic_for_one_on_demand_scaler()
     {
         var ct = TestContext.Current.CancellationToken;
-        var redis = await TestServers.RedisAsync();
-        var prefix = $"runnel-test:{Guid.NewGuid():N}";
-        await using var cluster = await RunnelCluster.StartAsync(new ClusterOptions
-        {
-            StoreNodes = 1,
-            IngestArguments =
-            [
-                $"--ConnectionStrings:Redis={redis}",
-                $"--Throttling:KeyPrefix={prefix}:tb",
-                $"--Capacity:KeyPrefix={prefix}:cap",
-                "--Throttling:Shard:WriteRecordsPerSecond=50",
-                "--Ingest:OnDemandShardCount=1",
-                "--Capacity:FlushInterval=00:00:00.250",
-                "--Capacity:EvaluationInterval=00:00:00.500",
-                "--Capacity:Window=00:00:03",
-                "--Capacity:Cooldown=00:05:00",
-                "--Capacity:LeaseDuration=00:00:05",
-            ],
-        }, ct);
-        var address = new Uri($"http://127.0.0.1:{FreePorts.Get()}");
-        await using var second = await ProcessHost.StartAsync(cluster.Ingest.Options with
-        {
-            Name = "ingest-2",
-            BaseAddress = address,
-            Arguments = [.. cluster.Ingest.Options.Arguments.Select(a => a.StartsWith("--urls=", StringComparison.Ordinal) ? $"--urls={address}" : a)],
-        }, ct);
+        await using var ingests = await TwoIngests.StartAsync(
+        [
+            "--Throttling:Shard:WriteRecordsPerSecond=50",
+            "--Ingest:OnDemandShardCount=1",
+            "--Capacity:EvaluationInterval=00:00:00.500",
+            "--Capacity:Window=00:00:03",
+            "--Capacity:Cooldown=00:05:00",
+            "--Capacity:LeaseDuration=00:00:05",
+        ], ct);
+        var (cluster, second) = (ingests.Cluster, ingests.Second);
 
         var stream = Names.Stream("od-shared");
         using var one = new KinesisJsonClient(cluster.Endpoint);
@@ -171,6 +137,60 @@ public sealed class SharedThrottlingTests
         }
         await using (var lease = new NpgsqlCommand("""SELECT count(*) FROM leases WHERE "ApplicationName" = 'runnel:on-demand-scaler'""", connection))
             Assert.Equal(1L, await lease.ExecuteScalarAsync(ct));
+    }
+
+    /// <summary>
+    /// A cluster of one ShardStore node and two Ingest processes on one Redis, under a key prefix of their own (bucket
+    /// and counter keys carry the stream id, which every fresh cluster database starts at 1). Counts are published
+    /// every 250 ms.
+    /// </summary>
+    private sealed class TwoIngests : IAsyncDisposable
+    {
+        private TwoIngests(RunnelCluster cluster, ProcessHost second) => (Cluster, Second) = (cluster, second);
+
+        public RunnelCluster Cluster { get; }
+
+        public ProcessHost Second { get; }
+
+        public static async Task<TwoIngests> StartAsync(string[] ingestArguments, CancellationToken ct)
+        {
+            var redis = await TestServers.RedisAsync();
+            var prefix = $"runnel-test:{Guid.NewGuid():N}";
+            var cluster = await RunnelCluster.StartAsync(new ClusterOptions
+            {
+                StoreNodes = 1,
+                IngestArguments =
+                [
+                    $"--ConnectionStrings:Redis={redis}",
+                    $"--Throttling:KeyPrefix={prefix}:tb",
+                    $"--Capacity:KeyPrefix={prefix}:cap",
+                    "--Capacity:FlushInterval=00:00:00.250",
+                    .. ingestArguments,
+                ],
+            }, ct);
+            try
+            {
+                var address = new Uri($"http://127.0.0.1:{FreePorts.Get()}");
+                var second = await ProcessHost.StartAsync(cluster.Ingest.Options with
+                {
+                    Name = "ingest-2",
+                    BaseAddress = address,
+                    Arguments = [.. cluster.Ingest.Options.Arguments.Select(a => a.StartsWith("--urls=", StringComparison.Ordinal) ? $"--urls={address}" : a)],
+                }, ct);
+                return new TwoIngests(cluster, second);
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Second.DisposeAsync();
+            await Cluster.DisposeAsync();
+        }
     }
 
     private sealed class Writer(KinesisJsonClient client, string stream, string name)

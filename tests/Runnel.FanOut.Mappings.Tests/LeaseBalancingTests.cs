@@ -47,36 +47,37 @@ public sealed class LeaseBalancingTests
     public async Task Three_replicas_share_six_shards_two_each()
     {
         await using var cluster = await MappingCluster.StartAsync(Fast());
-        var streamId = await cluster.CreateStreamAsync("balance-six", 6);
         await using var receiver = await Receiver.StartAsync();
-        var uuid = await cluster.CreateMappingAsync(new { EventSourceArn = Arn("balance-six"), FunctionName = receiver.Url, StartingPosition = "TRIM_HORIZON" });
+        await ThreeBalancedReplicasAsync(cluster, receiver, "balance-six");
+
+        // Every shard is delivered by exactly one of them.
+        Assert.Equal(Enumerable.Range(0, 6).Select(s => $"{s}:0"), receiver.Accepted.Select(Text).Order());
+    }
+
+    /// <summary>
+    /// A mapping of a new 6-shard stream delivered by three replicas, once they hold two leases each and the first
+    /// record of every shard (<c>"{shard}:0"</c>) has been delivered.
+    /// </summary>
+    private static async Task<(long StreamId, string Uuid, List<MappingWorker> Workers)> ThreeBalancedReplicasAsync(MappingCluster cluster, Receiver receiver, string stream)
+    {
+        var streamId = await cluster.CreateStreamAsync(stream, 6);
+        var uuid = await cluster.CreateMappingAsync(new { EventSourceArn = Arn(stream), FunctionName = receiver.Url, StartingPosition = "TRIM_HORIZON" });
         var workers = new List<MappingWorker>();
         foreach (var name in new[] { "fanout-0", "fanout-1", "fanout-2" })
             workers.Add(await cluster.AddWorkerAsync(name));
-
         await UntilSharesAsync(cluster, uuid, workers, [2, 2, 2], "each of 3 replicas to hold 2 of the 6 leases");
-
-        // Every shard is delivered by exactly one of them.
         for (var shard = 0; shard < 6; shard++)
             await cluster.PutAsync(streamId, shard, [($"k{shard}", $"{shard}:0")]);
         await Wait.UntilAsync(() => receiver.Accepted.Count >= 6, Patience, "one record of each shard", cancellationToken: Ct);
-        Assert.Equal(Enumerable.Range(0, 6).Select(s => $"{s}:0"), receiver.Accepted.Select(Text).Order());
+        return (streamId, uuid, workers);
     }
 
     [Fact]
     public async Task Leases_of_a_replica_that_stops_announcing_itself_move_to_the_others()
     {
         await using var cluster = await MappingCluster.StartAsync(Fast());
-        var streamId = await cluster.CreateStreamAsync("balance-cut", 6);
         await using var receiver = await Receiver.StartAsync();
-        var uuid = await cluster.CreateMappingAsync(new { EventSourceArn = Arn("balance-cut"), FunctionName = receiver.Url, StartingPosition = "TRIM_HORIZON" });
-        var workers = new List<MappingWorker>();
-        foreach (var name in new[] { "fanout-0", "fanout-1", "fanout-2" })
-            workers.Add(await cluster.AddWorkerAsync(name));
-        await UntilSharesAsync(cluster, uuid, workers, [2, 2, 2], "each of 3 replicas to hold 2 of the 6 leases");
-        for (var shard = 0; shard < 6; shard++)
-            await cluster.PutAsync(streamId, shard, [($"k{shard}", $"{shard}:0")]);
-        await Wait.UntilAsync(() => receiver.Accepted.Count >= 6, Patience, "one record of each shard", cancellationToken: Ct);
+        var (streamId, uuid, workers) = await ThreeBalancedReplicasAsync(cluster, receiver, "balance-cut");
 
         // The third replica can no longer reach the metadata store: no announcement, no renewal.
         var gone = workers[2];

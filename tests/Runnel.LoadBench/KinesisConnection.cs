@@ -32,7 +32,8 @@ public sealed class KinesisConnection : IDisposable
     private byte[] _buffer = new byte[64 * 1024];
     private readonly Http1Wire? _wire;
 
-    public KinesisConnection(Uri endpoint, HttpMode mode, TimeSpan timeout)
+    /// <param name="blocking">Cleartext HTTP/1.1 only: blocking socket calls, for a caller on a thread of its own.</param>
+    public KinesisConnection(Uri endpoint, HttpMode mode, TimeSpan timeout, bool blocking = false)
     {
         var handler = new SocketsHttpHandler
         {
@@ -51,8 +52,11 @@ public sealed class KinesisConnection : IDisposable
         _authorization = $"AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK00000000/{day}/us-east-1/kinesis/aws4_request, "
             + "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + new string('0', 64);
         if (mode == HttpMode.Http11 && Http1Wire.Supports(endpoint))
-            _wire = new Http1Wire(endpoint, _date, _authorization, timeout);
+            _wire = new Http1Wire(endpoint, _date, _authorization, timeout, blocking);
     }
+
+    /// <summary>True when calls through this connection can block (cleartext HTTP/1.1 on a thread of its own).</summary>
+    public static bool CanBlock(Uri endpoint, HttpMode mode) => mode == HttpMode.Http11 && Http1Wire.Supports(endpoint);
 
     /// <summary>The body of the last answer; valid until the next call.</summary>
     public ReadOnlyMemory<byte> Body { get; private set; }

@@ -232,18 +232,41 @@ public static class PutSingleScenario
                 .Select(t => RequestTemplate.PutRecord(stream, options.RecordBytes, new Random(HashCode.Combine(options.Seed, c, t, 1))))
                 .ToArray())
             .ToArray();
+        // Over cleartext HTTP/1.1 each client is a thread of its own blocking in its socket calls: the cheapest closed
+        // loop there is, so the load generator takes as little as it can of the cores it shares with the server.
+        var blocking = KinesisConnection.CanBlock(options.Endpoint, options.Http);
         var sampler = ResourceSampler.Start(options.ServerPids);
         var window = new Window(options.Warmup, options.Duration);
         await Task.WhenAll(Enumerable.Range(0, options.Clients)
-            .Select(c => Task.Run(() => ProduceAsync(options, c, templates[c], window, stats[c], cancellationToken), cancellationToken)));
+            .Select(c => blocking
+                ? OnOwnThread(() => ProduceAsync(options, c, templates[c], window, stats[c], blocking, cancellationToken))
+                : Task.Run(() => ProduceAsync(options, c, templates[c], window, stats[c], blocking, cancellationToken), cancellationToken)));
         var resources = await sampler.StopAsync();
         return PutBatchScenario.Summarize(BenchOptions.PutSingle, window, stats, resources);
     }
 
-    private static async Task ProduceAsync(BenchOptions options, int client, RequestTemplate[] templates, Window window,
-        ProducerStats stats, CancellationToken cancellationToken)
+    private static Task OnOwnThread(Func<Task> body)
     {
-        using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            try
+            {
+                body().GetAwaiter().GetResult();
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        }) { IsBackground = true, Name = "put-single-client" }.Start();
+        return done.Task;
+    }
+
+    private static async Task ProduceAsync(BenchOptions options, int client, RequestTemplate[] templates, Window window,
+        ProducerStats stats, bool blocking, CancellationToken cancellationToken)
+    {
+        using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout, blocking);
         ulong sequence = 0;
         for (var i = 0; !window.IsOver; i++)
         {
@@ -258,7 +281,10 @@ public static class PutSingleScenario
             catch (Exception e) when (PutBatchScenario.IsTransportFailure(e, cancellationToken))
             {
                 stats.Errors.Add("Transport:" + e.GetType().Name);
-                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+                if (blocking)
+                    Thread.Sleep(100);
+                else
+                    await Task.Delay(100, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             var completed = Stopwatch.GetTimestamp();

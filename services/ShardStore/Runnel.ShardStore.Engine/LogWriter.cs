@@ -250,8 +250,7 @@ internal sealed class LogWriter : IAsyncDisposable
                 foreach (var log in _group)
                 {
                     log.PublishCommits();
-                    var tail = log.Tail;
-                    log.Checkpoint.Flush(new CheckpointValue(tail.Index, tail.WrittenLength, tail.WrittenNextOrdinal));
+                    log.Checkpoint.Flush(log.WrittenMark());
                     if (log.Unsynced)
                     {
                         log.Unsynced = false;
@@ -452,13 +451,12 @@ internal sealed class LogWriter : IAsyncDisposable
     {
         var logs = _unsynced.Where(l => !l.Deleted).ToList();
         _unsynced.Clear();
-        var marks = logs.Select(l => (l, new CheckpointValue(l.Tail.Index, l.Tail.WrittenLength, l.Tail.WrittenNextOrdinal))).ToList();
+        var marks = logs.Select(l => (l, l.WrittenMark())).ToList();
         FsyncTails(logs);
         foreach (var (log, mark) in marks)
         {
             log.Unsynced = false;
-            log.Checkpoint.Flush(mark);
-            log.Checkpoint.FsyncFile();
+            log.CheckpointDurably(mark);
         }
     }
 
@@ -504,8 +502,7 @@ internal sealed class LogWriter : IAsyncDisposable
                     {
                         log.RollOver(_options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds());
                         log.PublishCommits();
-                        var newTail = log.Tail;
-                        log.Checkpoint.Flush(new CheckpointValue(newTail.Index, newTail.WrittenLength, newTail.WrittenNextOrdinal));
+                        log.Checkpoint.Flush(log.WrittenMark());
                     }
                     op.Completion.TrySetResult(null);
                     return;

@@ -309,6 +309,20 @@ internal sealed class ShardLog
         return next;
     }
 
+    /// <summary>Writer only: where the checkpoint may stand once everything written to the tail is durable.</summary>
+    public CheckpointValue WrittenMark()
+    {
+        var tail = Tail;
+        return new CheckpointValue(tail.Index, tail.WrittenLength, tail.WrittenNextOrdinal);
+    }
+
+    /// <summary>Writer only, once the tail is fsynced up to <paramref name="mark"/>: moves the checkpoint there durably.</summary>
+    public void CheckpointDurably(CheckpointValue mark)
+    {
+        Checkpoint.Flush(mark);
+        Checkpoint.FsyncFile();
+    }
+
     /// <summary>Writer only, after the group's data is committed: makes it visible to readers, oldest segment first.</summary>
     public void PublishCommits()
     {

@@ -287,11 +287,10 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
                 if (appended == 0)
                     continue;
                 log.WritePending();
+                var mark = log.WrittenMark();
                 RandomAccess.FlushToDisk(log.Tail.Handle);
                 log.PublishCommits();
-                var tail = log.Tail;
-                log.Checkpoint.Flush(new CheckpointValue(tail.Index, tail.WrittenLength, tail.WrittenNextOrdinal));
-                log.Checkpoint.FsyncFile();
+                log.CheckpointDurably(mark);
                 _logger.LogWarning("Recovered {Count} records of shard {Shard} from the commit journal", appended, group.Key);
             }
         }
