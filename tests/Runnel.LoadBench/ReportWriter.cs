@@ -156,7 +156,7 @@ public static class ReportWriter
                     Med(results, s => s.Resources!.PeakRssMiB), Med(results, s => s.Resources!.ServerCpuCores), Med(results, s => s.Resources!.BenchCpuCores),
                     results[0].Resources!.MachineCores, Med(results, s => s.Resources!.MachineBusyPercent), Med(results, s => s.Resources!.MachineIowaitPercent),
                     Med(results, s => s.Resources!.ServerWriteMiB));
-                text.Append(inv, $"| {target} | {scenario} | {r.ServerCpuCores:0.00} | {r.BenchCpuCores:0.00} | {r.MachineBusyPercent:0}% | {r.MachineIowaitPercent:0}% | {r.ServerWriteMiB:N0} MiB | {BoundBy(scenario, r, settings)} |\n");
+                text.Append(inv, $"| {target} | {scenario} | {r.ServerCpuCores:0.00} | {r.BenchCpuCores:0.00} | {r.MachineBusyPercent:0}% | {r.MachineIowaitPercent:0}% | {r.ServerWriteMiB:N0} MiB | {BoundBy(target, scenario, r, settings)} |\n");
             }
         }
 
@@ -226,10 +226,11 @@ public static class ReportWriter
     /// <summary>
     /// A rule of thumb from the resource figures: a saturated machine means CPU (and says so when processes other than
     /// the server and the load generator took part of it: such a run is disturbed); heavy iowait means the disk; one
-    /// core's worth of server CPU with the machine not saturated means a single-threaded server; otherwise the clients'
-    /// closed loops wait on round trips (latency-bound), or, for put-to-visible, on the poll interval.
+    /// core's worth of CPU from a server known to run its work on one thread (the Node.js peers' event loop) means that
+    /// thread; otherwise the clients' closed loops wait on round trips (latency-bound), which for a server that fsyncs
+    /// before it answers include the commit's wait for the disk, or, for put-to-visible, on the poll interval.
     /// </summary>
-    internal static string BoundBy(string scenario, ResourceUsage r, RunSettings settings)
+    internal static string BoundBy(string target, string scenario, ResourceUsage r, RunSettings settings)
     {
         var inv = CultureInfo.InvariantCulture;
         var others = r.MachineBusyPercent / 100 * r.MachineCores - r.ServerCpuCores - r.BenchCpuCores;
@@ -241,12 +242,15 @@ public static class ReportWriter
         }
         if (r.MachineIowaitPercent >= 15)
             return string.Create(inv, $"disk: {r.MachineIowaitPercent:0}% iowait (fsync)");
-        if (r.ServerCpuCores is >= 0.85 and < 1.25)
-            return "one core: the server's work runs on one thread (event loop or a single writer)";
+        var singleThreaded = target.StartsWith("kinesalite", StringComparison.Ordinal) || target.StartsWith("kinesis-local", StringComparison.Ordinal);
+        if (singleThreaded && r.ServerCpuCores is >= 0.85 and < 1.25)
+            return "one core: the server's work runs on one thread (its event loop)";
         if (scenario == BenchOptions.Latency)
             return string.Create(inv, $"the {settings.PollIntervalMs:0} ms poll interval and round trips (machine mostly idle)");
         if (scenario == BenchOptions.Drain)
             return "round trips of one reader per shard (each waits for its answer)";
-        return string.Create(inv, $"round trips: {settings.Clients} closed-loop clients each wait for their answer (latency-bound)");
+        return r.MachineIowaitPercent >= 5
+            ? string.Create(inv, $"round trips: {settings.Clients} closed-loop clients each wait for their answer, which waits for a commit's fsync ({r.MachineIowaitPercent:0}% iowait) and the server's hand-offs between threads (latency-bound)")
+            : string.Create(inv, $"round trips: {settings.Clients} closed-loop clients each wait for their answer (latency-bound)");
     }
 }
