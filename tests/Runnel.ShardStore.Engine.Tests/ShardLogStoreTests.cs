@@ -407,6 +407,25 @@ public sealed class ShardLogStoreTests
         await Assert.ThrowsAsync<ShardNotFoundException>(() => f.Store.ReadAsync(Shard, new ReadRequest(0, 10, 1000), Ct));
         await f.Store.OpenShardAsync(Shard, 1, StoreFixture.Day, Ct);
         Assert.Equal(0UL, (await f.Store.GetStateAsync(Shard, Ct)).NextOrdinal);
+        // The files themselves are removed in the background, out of the writer's way.
+        var trash = Path.Combine(f.DataDirectory, "trash");
+        await TestKit.Wait.UntilAsync(() => !Directory.Exists(trash) || !Directory.EnumerateFileSystemEntries(trash).Any(),
+            TimeSpan.FromSeconds(10), "the deleted shard's files to be removed", cancellationToken: Ct);
+        Assert.Equal([Shard], f.Store.ListShards());
+    }
+
+    [Fact]
+    public async Task Deleted_shard_files_a_crash_left_in_the_trash_are_removed_at_the_next_open()
+    {
+        await using var f = new StoreFixture();
+        var left = Path.Combine(f.DataDirectory, "trash", "left-by-a-crash");
+        Directory.CreateDirectory(left);
+        await File.WriteAllBytesAsync(Path.Combine(left, "seg-00000000.000000.log"), new byte[4096], Ct);
+
+        await f.ReopenAsync();
+
+        await TestKit.Wait.UntilAsync(() => !Directory.Exists(left), TimeSpan.FromSeconds(10), "the leftover to be removed", cancellationToken: Ct);
+        Assert.Empty(f.Store.ListShards());
     }
 
     [Fact]

@@ -514,8 +514,7 @@ internal sealed class LogWriter : IAsyncDisposable
                     log.Unsynced = false;
                     _onDeleted(log);
                     log.ReleaseAll();
-                    if (Directory.Exists(log.Directory))
-                        Directory.Delete(log.Directory, recursive: true);
+                    ShardTrash.Discard(_options.DataDirectory, log.Directory, _logger);
                     // A shard created again under the same reference must not receive this one's journaled frames.
                     if (_journal is not null && (_journal.Holds(log.Shard) || _retiring is not null))
                         RotateJournal(wait: true);

@@ -38,6 +38,7 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         Directory.CreateDirectory(options.DataDirectory);
+        ShardTrash.EmptyLeftovers(options.DataDirectory, _logger);
         var journal = RecoverJournal();
         _writer = new LogWriter(options, _logger, log => _shards.TryRemove(new KeyValuePair<ShardRef, ShardLog>(log.Shard, log)), journal);
         _background = Task.Run(() => RunBackgroundAsync(_stopping.Token));
