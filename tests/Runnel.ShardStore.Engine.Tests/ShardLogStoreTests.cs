@@ -1,5 +1,6 @@
 using System.Text;
 using Runnel.Core.Storage;
+using Runnel.ShardStore.Engine.Checkpoints;
 
 namespace Runnel.ShardStore.Engine.Tests;
 
@@ -490,9 +491,13 @@ public sealed class ShardLogStoreTests
             Assert.NotEmpty(f.JournalFiles());
             foreach (var shard in shards)
             {
-                // The worst a power loss leaves: the tail file cut back to its last fsynced byte. Rolled-over segments
-                // were fsynced when they completed.
-                var checkpoint = checkpoints[shard];
+                // The worst a power loss leaves: the tail file cut back to its last fsynced byte, which the checkpoint
+                // as the store left it records. (Not the one read above: a generation that finished retiring after
+                // the last acknowledgement fsynced the tails and moved the checkpoints before deleting its journal.)
+                // Rolled-over segments were fsynced when they completed.
+                CheckpointValue checkpoint;
+                using (ShardCheckpoint.Open(f.ShardDirectory(shard), out var stored))
+                    checkpoint = stored ?? default;
                 var tail = f.SegmentFiles(shard)[^1];
                 Assert.True(LogFormat.TryParseSegmentFileName(Path.GetFileName(tail), out var tailIndex, out _));
                 using var stream = new FileStream(tail, FileMode.Open);

@@ -29,6 +29,21 @@ internal static class ShardTrash
         RemoveInBackground(target, logger);
     }
 
+    /// <summary>Moves expired segment files out of their shard's folder at once and deletes them in the background.</summary>
+    public static void DiscardFiles(string root, string directory, IReadOnlyList<string> files, ILogger logger)
+    {
+        var target = Path.Combine(root, DirectoryName, Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(target);
+        foreach (var file in files)
+        {
+            if (File.Exists(file))
+                File.Move(file, Path.Combine(target, Path.GetFileName(file)));
+        }
+        DurableFiles.FsyncDirectory(directory);
+        DurableFiles.FsyncDirectory(target);
+        RemoveInBackground(target, logger);
+    }
+
     /// <summary>Empties what an earlier run left in the trash, in the background.</summary>
     public static void EmptyLeftovers(string root, ILogger logger)
     {
