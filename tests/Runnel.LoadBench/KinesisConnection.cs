@@ -51,11 +51,11 @@ public sealed class KinesisConnection : IDisposable
         var day = _date[..8];
         _authorization = $"AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK00000000/{day}/us-east-1/kinesis/aws4_request, "
             + "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + new string('0', 64);
-        if (mode == HttpMode.Http11 && Http1Wire.Supports(endpoint))
+        if (CanBlock(endpoint, mode))
             _wire = new Http1Wire(endpoint, _date, _authorization, timeout, blocking);
     }
 
-    /// <summary>True when calls through this connection can block (cleartext HTTP/1.1 on a thread of its own).</summary>
+    /// <summary>True when calls go through <see cref="Http1Wire"/> (cleartext HTTP/1.1), which can also block.</summary>
     public static bool CanBlock(Uri endpoint, HttpMode mode) => mode == HttpMode.Http11 && Http1Wire.Supports(endpoint);
 
     /// <summary>The body of the last answer; valid until the next call.</summary>

@@ -237,10 +237,11 @@ public static class PutSingleScenario
         var blocking = KinesisConnection.CanBlock(options.Endpoint, options.Http);
         var sampler = ResourceSampler.Start(options.ServerPids);
         var window = new Window(options.Warmup, options.Duration);
-        await Task.WhenAll(Enumerable.Range(0, options.Clients)
-            .Select(c => blocking
-                ? OnOwnThread(() => ProduceAsync(options, c, templates[c], window, stats[c], blocking, cancellationToken))
-                : Task.Run(() => ProduceAsync(options, c, templates[c], window, stats[c], blocking, cancellationToken), cancellationToken)));
+        await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(c =>
+        {
+            Task Produce() => ProduceAsync(options, c, templates[c], window, stats[c], blocking, cancellationToken);
+            return blocking ? OnOwnThread(Produce) : Task.Run(Produce, cancellationToken);
+        }));
         var resources = await sampler.StopAsync();
         return PutBatchScenario.Summarize(BenchOptions.PutSingle, window, stats, resources);
     }

@@ -253,7 +253,7 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
             if (removed.Count > 0)
             {
                 // Unlinked on the trash's own thread: ~50 ms per 64 MiB segment would hold this pool worker.
-                ShardTrash.DiscardFiles(_options.DataDirectory, log.Directory, [.. removed.SelectMany(s => new[] { s.FilePath, s.IndexFilePath })], _logger);
+                ShardTrash.DiscardFiles(_options.DataDirectory, log.Directory, removed.SelectMany(s => new[] { s.FilePath, s.IndexFilePath }), _logger);
                 foreach (var segment in removed)
                     segment.Release();
                 _logger.LogInformation("Retention removed {Count} segments of shard {Shard}; trim ordinal is now {Trim}", removed.Count, shard, log.TrimOrdinal);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
 namespace Runnel.ShardStore.Engine;
@@ -7,41 +8,47 @@ namespace Runnel.ShardStore.Engine;
 /// frees its blocks in the call), so deleting a shard of a few hundred segments in place held the single writer, and
 /// with it every other shard's appends, for seconds. A delete renames the shard's folder into
 /// <c>&lt;DataDirectory&gt;/trash/</c> (one metadata operation, after which the shard is gone and can be created again
-/// under the same reference) and empties it on a pool thread. Whatever a crash leaves there is emptied at the next
-/// open. The folder name is not a number, so <see cref="ShardLogStore.ListShards"/> never takes it for a stream.
+/// under the same reference), and one thread per process empties the trash, a folder at a time. Whatever a crash
+/// leaves there is emptied at the next open. The folder name is not a number, so <see cref="ShardLogStore.ListShards"/>
+/// never takes it for a stream.
 /// </summary>
 internal static class ShardTrash
 {
     public const string DirectoryName = "trash";
+
+    private static readonly BlockingCollection<(string Directory, ILogger Logger)> Pending = [];
+
+    // One thread, started on first use, for every store in the process: the unlinks block for seconds, and on pool
+    // workers they starved request handling (four shards deleted at once took four of the few workers; another
+    // stream's PutRecord waited ~1 s). One at a time also keeps them from competing with each other for the disk.
+    private static readonly Lazy<Thread> Remover = new(() =>
+    {
+        var thread = new Thread(RemoveAll) { IsBackground = true, Name = "runnel-trash" };
+        thread.Start();
+        return thread;
+    });
 
     /// <summary>Moves <paramref name="directory"/> out of the shard tree at once and deletes it in the background.</summary>
     public static void Discard(string root, string directory, ILogger logger)
     {
         if (!Directory.Exists(directory))
             return;
-        var trash = Path.Combine(root, DirectoryName);
-        Directory.CreateDirectory(trash);
-        var target = Path.Combine(trash, Guid.NewGuid().ToString("N"));
-        Directory.Move(directory, target);
-        // The rename must survive a crash, or the shard would come back from the dead.
-        DurableFiles.FsyncDirectory(Path.GetDirectoryName(directory)!);
-        DurableFiles.FsyncDirectory(trash);
-        RemoveInBackground(target, logger);
+        var bin = NewBin(root);
+        Directory.Move(directory, bin);
+        Commit(Path.GetDirectoryName(directory)!, bin, logger);
     }
 
-    /// <summary>Moves expired segment files out of their shard's folder at once and deletes them in the background.</summary>
-    public static void DiscardFiles(string root, string directory, IReadOnlyList<string> files, ILogger logger)
+    /// <summary>Moves files out of their shard's folder at once and deletes them in the background.</summary>
+    public static void DiscardFiles(string root, string directory, IEnumerable<string> files, ILogger logger)
     {
-        var target = Path.Combine(root, DirectoryName, Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(target);
+        var bin = NewBin(root);
+        Directory.CreateDirectory(bin);
         foreach (var file in files)
         {
             if (File.Exists(file))
-                File.Move(file, Path.Combine(target, Path.GetFileName(file)));
+                File.Move(file, Path.Combine(bin, Path.GetFileName(file)));
         }
-        DurableFiles.FsyncDirectory(directory);
-        DurableFiles.FsyncDirectory(target);
-        RemoveInBackground(target, logger);
+        Commit(directory, bin, logger);
     }
 
     /// <summary>Empties what an earlier run left in the trash, in the background.</summary>
@@ -51,26 +58,43 @@ internal static class ShardTrash
         if (!Directory.Exists(trash))
             return;
         foreach (var left in Directory.EnumerateDirectories(trash))
-            RemoveInBackground(left, logger);
+            Enqueue(left, logger);
     }
 
-    /// <summary>
-    /// On a thread of its own: the unlinks block for seconds, and on a pool worker they starved request handling
-    /// (four shards deleted at once took four of the few workers; another stream's PutRecord waited ~1 s).
-    /// </summary>
-    private static void RemoveInBackground(string directory, ILogger logger) =>
-        new Thread(() => Remove(directory, logger)) { IsBackground = true, Name = "runnel-trash" }.Start();
-
-    private static void Remove(string directory, ILogger logger)
+    private static string NewBin(string root)
     {
-        try
+        var trash = Path.Combine(root, DirectoryName);
+        Directory.CreateDirectory(trash);
+        return Path.Combine(trash, Guid.NewGuid().ToString("N"));
+    }
+
+    /// <summary>The moves must survive a crash, or the deleted files would come back: both folders are fsynced.</summary>
+    private static void Commit(string from, string bin, ILogger logger)
+    {
+        DurableFiles.FsyncDirectory(from);
+        DurableFiles.FsyncDirectory(Path.GetDirectoryName(bin)!);
+        Enqueue(bin, logger);
+    }
+
+    private static void Enqueue(string directory, ILogger logger)
+    {
+        Pending.Add((directory, logger));
+        _ = Remover.Value;
+    }
+
+    private static void RemoveAll()
+    {
+        foreach (var (directory, logger) in Pending.GetConsumingEnumerable())
         {
-            Directory.Delete(directory, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Nothing refers to it any more; the next open tries again.
-            logger.LogWarning(e, "Could not remove the deleted shard files in {Directory}", directory);
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Nothing refers to it any more; the next open tries again.
+                logger.LogWarning(e, "Could not remove the deleted shard files in {Directory}", directory);
+            }
         }
     }
 }
