@@ -228,7 +228,8 @@ public static class ReportWriter
     /// the server and the load generator took part of it: such a run is disturbed); heavy iowait means the disk; one
     /// core's worth of CPU from a server known to run its work on one thread (the Node.js peers' event loop) means that
     /// thread; otherwise the clients' closed loops wait on round trips (latency-bound), which for a server that fsyncs
-    /// before it answers include the commit's wait for the disk, or, for put-to-visible, on the poll interval.
+    /// before it answers include the commit's wait for the disk (not for a <c>-relaxed</c> target, which answers before
+    /// the fsync), or, for put-to-visible, on the poll interval.
     /// </summary>
     internal static string BoundBy(string target, string scenario, ResourceUsage r, RunSettings settings)
     {
@@ -240,8 +241,10 @@ public static class ReportWriter
                 ? string.Create(inv, $"CPU, but other processes took {others:0.0} of the {r.MachineCores} cores (disturbed run)")
                 : string.Create(inv, $"CPU: the machine is saturated (server {r.ServerCpuCores:0.0} + load generator {r.BenchCpuCores:0.0} of {r.MachineCores} cores)");
         }
+        // A relaxed target acknowledges before the fsync; its iowait is the background flush, not the round trip.
+        var fsyncInRoundTrip = !target.EndsWith("-relaxed", StringComparison.Ordinal);
         if (r.MachineIowaitPercent >= 15)
-            return string.Create(inv, $"disk: {r.MachineIowaitPercent:0}% iowait (fsync)");
+            return string.Create(inv, $"disk: {r.MachineIowaitPercent:0}% iowait ({(fsyncInRoundTrip ? "fsync" : "background flush")})");
         var singleThreaded = target.StartsWith("kinesalite", StringComparison.Ordinal) || target.StartsWith("kinesis-local", StringComparison.Ordinal);
         if (singleThreaded && r.ServerCpuCores is >= 0.85 and < 1.25)
             return "one core: the server's work runs on one thread (its event loop)";
@@ -249,7 +252,7 @@ public static class ReportWriter
             return string.Create(inv, $"the {settings.PollIntervalMs:0} ms poll interval and round trips (machine mostly idle)");
         if (scenario == BenchOptions.Drain)
             return "round trips of one reader per shard (each waits for its answer)";
-        return r.MachineIowaitPercent >= 5
+        return fsyncInRoundTrip && r.MachineIowaitPercent >= 5
             ? string.Create(inv, $"round trips: {settings.Clients} closed-loop clients each wait for their answer, which waits for a commit's fsync ({r.MachineIowaitPercent:0}% iowait) and the server's hand-offs between threads (latency-bound)")
             : string.Create(inv, $"round trips: {settings.Clients} closed-loop clients each wait for their answer (latency-bound)");
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
@@ -44,6 +45,32 @@ public sealed class MetricsTests
         // The probe and scrape endpoints stay out of the request metrics.
         Assert.DoesNotMatch(@"http_server_request_duration_seconds_count\{[^}]*http_route=""/(metrics|health)", text);
         Assert.Matches(@"http_server_request_duration_seconds_count\{[^}]*http_route=""/ping""", text);
+        // Per-rent and per-match bookkeeping of Kestrel's buffer pool and of routing is not collected.
+        Assert.DoesNotContain("aspnetcore_memory_pool_", text);
+        Assert.DoesNotContain("aspnetcore_routing_match_attempts", text);
+    }
+
+    /// <summary>
+    /// The hosting layer starts an Activity for every request while its log category is enabled at any level, at a few
+    /// percent of a small request's CPU. A request has one only with tracing configured or when the configuration asks
+    /// for the hosting layer's request lines (Information).
+    /// </summary>
+    [Theory]
+    [InlineData(false, null, false)]
+    [InlineData(false, "Warning", false)]
+    [InlineData(true, null, true)]
+    [InlineData(false, "Information", true)]
+    public async Task A_request_has_an_activity_only_with_tracing_or_request_logs(bool tracing, string? aspNetCoreLevel, bool expected)
+    {
+        var configuration = new Dictionary<string, string?> { ["Runnel:NodeName"] = "activity-node" };
+        if (tracing)
+            configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9";
+        if (aspNetCoreLevel is not null)
+            configuration["Logging:LogLevel:Microsoft.AspNetCore"] = aspNetCoreLevel;
+        await using var host = await TestHost.StartAsync(configuration,
+            map: app => app.MapGet("/activity", () => Activity.Current is null ? "none" : "started"));
+
+        Assert.Equal(expected ? "started" : "none", await host.Client.GetStringAsync("/activity", Ct));
     }
 
     /// <summary>

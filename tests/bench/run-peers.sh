@@ -5,6 +5,7 @@
 #
 #   --rounds N        interleaved rounds; every target runs once per round, in rotated order (5)
 #   --targets LIST    comma list of: runnel (Standalone, HTTP/1.1), runnel-h2 (Standalone, HTTP/2 h2c),
+#                     runnel-relaxed (Standalone acknowledging before the fsync: what durability costs),
 #                     runnel-cluster (Ingest + 2 ShardStore processes over PostgreSQL), kinesalite, kinesis-local
 #                     (default: runnel,kinesalite,kinesis-local,runnel-cluster,runnel-h2)
 #   --duration S      measured seconds per put scenario (10); --warmup S (10: the runtime re-compiles hot
@@ -152,7 +153,7 @@ wants() { [[ ",$TARGETS," == *",$1,"* ]]; }
 
 build() {
   local projects=(tests/Runnel.LoadBench/Runnel.LoadBench.csproj)
-  if wants runnel || wants runnel-h2; then projects+=(services/Standalone/Runnel.Standalone/Runnel.Standalone.csproj); fi
+  if wants runnel || wants runnel-h2 || wants runnel-relaxed; then projects+=(services/Standalone/Runnel.Standalone/Runnel.Standalone.csproj); fi
   if wants runnel-cluster; then
     projects+=(services/Ingest/Runnel.Ingest/Runnel.Ingest.csproj services/ShardStore/Runnel.ShardStore/Runnel.ShardStore.csproj
       services/Shared/Runnel.Metadata.Migrator/Runnel.Metadata.Migrator.csproj)
@@ -174,11 +175,12 @@ child_env=(env -u OTEL_EXPORTER_OTLP_ENDPOINT Dapr__Enabled=false)
 # quarter of the cluster's PutRecords rate). Standalone uses Workstation GC by default.
 cluster_env=("${child_env[@]}" DOTNET_gcServer=0)
 
-start_standalone() { # name round
+start_standalone() { # name round [extra --Key=value ...]
   local name=$1 round=$2 data="$WORK/data/$1-r$2"
+  shift 2
   rm -rf "$data"; mkdir -p "$data"
   PORT=$(free_port)
-  "${child_env[@]}" dotnet "$STANDALONE" --urls "http://127.0.0.1:$PORT" "--Runnel:DataDirectory=$data" "${RUNNEL_ARGS[@]}" \
+  "${child_env[@]}" dotnet "$STANDALONE" --urls "http://127.0.0.1:$PORT" "--Runnel:DataDirectory=$data" "${RUNNEL_ARGS[@]}" "$@" \
     >"$WORK/logs/$name-r$round.log" 2>&1 &
   PIDS=$!
   STARTED+=("$PIDS")
@@ -280,6 +282,7 @@ start_cluster() { # name round
 start_target() { # name round
   case "$1" in
     runnel|runnel-h2) start_standalone "$1" "$2" ;;
+    runnel-relaxed) start_standalone "$1" "$2" --ShardStore:CommitPolicy=Relaxed ;;
     runnel-cluster) start_cluster "$1" "$2" ;;
     kinesalite) start_kinesalite "$1" "$2" ;;
     kinesis-local) start_kinesis_local "$1" "$2" ;;

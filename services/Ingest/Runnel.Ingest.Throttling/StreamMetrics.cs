@@ -9,70 +9,88 @@ namespace Runnel.Ingest.Throttling;
 /// meter, tagged with <c>stream</c> and <c>shard</c>. At most <see cref="MaxSeries"/> stream/shard
 /// pairs get their own tags; later ones are counted under <c>stream=other, shard=other</c>, so a
 /// deployment with very many shards cannot blow up the metrics backend.
+///
+/// The counters are observable: a call adds to its series' cells (two interlocked adds) and the
+/// metrics SDK reads every cell when it collects. A synchronous counter would hash the tags and look
+/// the series up again on every add, which cost more than the rest of a PutRecord's bookkeeping.
+/// The factory owns the meter and may share it with other hosts of the process (tests): each instance
+/// reports its own totals, and disposing it only silences them.
 /// </summary>
-public sealed class StreamMetrics
+public sealed class StreamMetrics : IDisposable
 {
     public const string MeterName = "Runnel.Streams";
 
     /// <summary>Distinct stream/shard pairs with their own series.</summary>
     public const int MaxSeries = 2000;
 
-    private readonly Counter<long> _incomingBytes;
-    private readonly Counter<long> _incomingRecords;
-    private readonly Counter<long> _writeExceeded;
-    private readonly Counter<long> _readExceeded;
-    private readonly Counter<long> _outgoingBytes;
-    private readonly Counter<long> _outgoingRecords;
     private readonly Histogram<long> _iteratorAge;
-    private readonly ConcurrentDictionary<(string, int), KeyValuePair<string, object?>[]> _tags = new();
-    private static readonly KeyValuePair<string, object?>[] Overflow = [new("stream", "other"), new("shard", "other")];
+    private readonly ConcurrentDictionary<(string, int), Series> _series = new();
+    private readonly Series _overflow = new([new("stream", "other"), new("shard", "other")]);
+    private volatile bool _disposed;
 
     public StreamMetrics(IMeterFactory meters)
     {
         // The factory owns the meter: it lives as long as the factory (the process, for Runnel meters).
         var meter = meters.Create(MeterName);
-        _incomingBytes = meter.CreateCounter<long>("IncomingBytes", "By", "Bytes (data + partition key) accepted by PutRecord and PutRecords.");
-        _incomingRecords = meter.CreateCounter<long>("IncomingRecords", "{record}", "Records accepted by PutRecord and PutRecords.");
-        _writeExceeded = meter.CreateCounter<long>("WriteProvisionedThroughputExceeded", "{record}", "Records refused by the shard's write limits.");
-        _readExceeded = meter.CreateCounter<long>("ReadProvisionedThroughputExceeded", "{call}", "GetRecords calls refused by the shard's read limits.");
-        _outgoingBytes = meter.CreateCounter<long>("OutgoingBytes", "By", "Bytes returned by GetRecords.");
-        _outgoingRecords = meter.CreateCounter<long>("OutgoingRecords", "{record}", "Records returned by GetRecords.");
+        meter.CreateObservableCounter("IncomingBytes", () => Observe(static s => s.IncomingBytes), "By", "Bytes (data + partition key) accepted by PutRecord and PutRecords.");
+        meter.CreateObservableCounter("IncomingRecords", () => Observe(static s => s.IncomingRecords), "{record}", "Records accepted by PutRecord and PutRecords.");
+        meter.CreateObservableCounter("WriteProvisionedThroughputExceeded", () => Observe(static s => s.WriteExceeded), "{record}", "Records refused by the shard's write limits.");
+        meter.CreateObservableCounter("ReadProvisionedThroughputExceeded", () => Observe(static s => s.ReadExceeded), "{call}", "GetRecords calls refused by the shard's read limits.");
+        meter.CreateObservableCounter("OutgoingBytes", () => Observe(static s => s.OutgoingBytes), "By", "Bytes returned by GetRecords.");
+        meter.CreateObservableCounter("OutgoingRecords", () => Observe(static s => s.OutgoingRecords), "{record}", "Records returned by GetRecords.");
         _iteratorAge = meter.CreateHistogram<long>("GetRecords.IteratorAgeMilliseconds", "ms", "How far behind the tip of the shard a GetRecords call read.");
     }
 
     public void RecordsIn(string stream, int shard, long records, long bytes)
     {
-        var tags = Tags(stream, shard);
-        _incomingRecords.Add(records, tags);
-        _incomingBytes.Add(bytes, tags);
+        var series = SeriesOf(stream, shard);
+        Interlocked.Add(ref series.IncomingRecords, records);
+        Interlocked.Add(ref series.IncomingBytes, bytes);
     }
 
-    public void WriteThrottled(string stream, int shard, long records) => _writeExceeded.Add(records, Tags(stream, shard));
+    public void WriteThrottled(string stream, int shard, long records) => Interlocked.Add(ref SeriesOf(stream, shard).WriteExceeded, records);
 
-    public void ReadThrottled(string stream, int shard) => _readExceeded.Add(1, Tags(stream, shard));
+    public void ReadThrottled(string stream, int shard) => Interlocked.Increment(ref SeriesOf(stream, shard).ReadExceeded);
 
     public void RecordsOut(string stream, int shard, long records, long bytes, long millisBehindLatest)
     {
-        var tags = Tags(stream, shard);
-        _outgoingRecords.Add(records, tags);
-        _outgoingBytes.Add(bytes, tags);
-        _iteratorAge.Record(millisBehindLatest, tags);
+        var series = SeriesOf(stream, shard);
+        Interlocked.Add(ref series.OutgoingRecords, records);
+        Interlocked.Add(ref series.OutgoingBytes, bytes);
+        _iteratorAge.Record(millisBehindLatest, series.Tags);
     }
 
-    private ReadOnlySpan<KeyValuePair<string, object?>> Tags(string stream, int shard)
+    private Series SeriesOf(string stream, int shard)
     {
-        if (_tags.TryGetValue((stream, shard), out var tags))
-        {
-            return tags;
-        }
-
-        if (_tags.Count >= MaxSeries)
-        {
-            return Overflow;
-        }
-
-        return _tags.GetOrAdd((stream, shard), k =>
-            [new("stream", k.Item1), new("shard", k.Item2.ToString(CultureInfo.InvariantCulture))]);
+        if (_series.TryGetValue((stream, shard), out var series))
+            return series;
+        if (_series.Count >= MaxSeries)
+            return _overflow;
+        return _series.GetOrAdd((stream, shard), static k =>
+            new([new("stream", k.Item1), new("shard", k.Item2.ToString(CultureInfo.InvariantCulture))]));
     }
 
+    public void Dispose() => _disposed = true;
+
+    private IEnumerable<Measurement<long>> Observe(Func<Series, long> read)
+    {
+        if (_disposed)
+            yield break;
+        foreach (var series in _series.Values)
+            yield return new(read(series), series.Tags);
+        if (_series.Count >= MaxSeries)
+            yield return new(read(_overflow), _overflow.Tags);
+    }
+
+    /// <summary>One stream/shard pair's running totals; fields so calls can add to them in place.</summary>
+    private sealed class Series(KeyValuePair<string, object?>[] tags)
+    {
+        public readonly KeyValuePair<string, object?>[] Tags = tags;
+        public long IncomingBytes;
+        public long IncomingRecords;
+        public long WriteExceeded;
+        public long ReadExceeded;
+        public long OutgoingBytes;
+        public long OutgoingRecords;
+    }
 }
