@@ -12,7 +12,7 @@ namespace Runnel.Ingest.Throttling;
 ///
 /// The counters are observable: a call adds to its series' cells (two interlocked adds) and the
 /// metrics SDK reads every cell when it collects. A synchronous counter would hash the tags and look
-/// the series up again on every add, which cost more than the rest of a PutRecord's bookkeeping.
+/// the series up in the SDK's aggregator again on every add, on the path of every PutRecord.
 /// The factory owns the meter and may share it with other hosts of the process (tests): each instance
 /// reports its own totals, and disposing it only silences them.
 /// </summary>

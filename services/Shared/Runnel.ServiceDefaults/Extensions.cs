@@ -137,7 +137,7 @@ public static class Extensions
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 // Kestrel's buffer pool records on every rent and return and routing on every match: per-request
-                // bookkeeping that cost more than http.server.request.duration and tells an operator little.
+                // bookkeeping that cost about as much as http.server.request.duration and tells an operator little.
                 .AddView("aspnetcore.memory_pool.*", MetricStreamConfiguration.Drop)
                 .AddView("aspnetcore.routing.match_attempts", MetricStreamConfiguration.Drop)
                 .AddHttpClientInstrumentation()
