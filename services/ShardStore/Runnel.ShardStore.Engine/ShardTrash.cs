@@ -90,6 +90,10 @@ internal static class ShardTrash
             {
                 Directory.Delete(directory, recursive: true);
             }
+            catch (DirectoryNotFoundException)
+            {
+                // Queued twice: a store reopened in this process found a folder the remover was still emptying.
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // Nothing refers to it any more; the next open tries again.
