@@ -49,7 +49,14 @@ public class SequenceNumberTests
         Assert.Equal(12, index);
         Assert.True(ShardIds.TryParse("shardId-3", out index));
         Assert.Equal(3, index);
-        Assert.False(ShardIds.TryParse("shard-1", out _));
+        Assert.True(ShardIds.TryParse("shard-1", out index));
+        Assert.Equal(1, index);
+        Assert.True(ShardIds.TryParse("foo-000000000005", out index));
+        Assert.Equal(5, index);
+        Assert.True(ShardIds.TryParse("7", out index));
+        Assert.Equal(7, index);
+        Assert.False(ShardIds.TryParse("shardId-", out _));
+        Assert.False(ShardIds.TryParse("shardId-5a", out _));
         Assert.False(ShardIds.TryParse("shardId-99999999999999", out _));
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Runnel.Core.Streams;
 
 namespace Runnel.Ingest.Tests;
@@ -158,19 +157,5 @@ public sealed class ErrorTests(StandaloneFixture f)
         // A new stream of the same name is a new incarnation: the old iterator still finds nothing.
         await f.CreateStreamAsync(stream);
         AssertError(await f.CallAsync("GetRecords", new { ShardIterator = iterator }), "ResourceNotFoundException");
-    }
-
-    [Fact]
-    public async Task Errors_answer_in_the_request_content_type_with_a_request_id()
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("{}") };
-        request.Content.Headers.ContentType = new("application/json");
-        request.Headers.Add("X-Amz-Target", "Kinesis_20131202.DescribeStream");
-        using var response = await f.Http.SendAsync(request, TestContext.Current.CancellationToken);
-        Assert.Equal(400, (int)response.StatusCode);
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        Assert.True(response.Headers.Contains("x-amzn-RequestId"));
-        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
-        Assert.Equal("ValidationException", body.GetProperty("__type").GetString());
     }
 }

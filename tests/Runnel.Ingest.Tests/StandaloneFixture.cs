@@ -132,7 +132,8 @@ public sealed class StandaloneFixture : IAsyncLifetime
 public sealed record KinesisAnswer(int Status, JsonElement Body, string? ErrorTypeHeader, Version Version, string? ContentType)
 {
     public string? Type => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("__type", out var t) ? t.GetString() : null;
-    public string? Message => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("message", out var m) ? m.GetString() : null;
+    /// <summary>The error's text, under the key AWS uses for its type: "Message" for SerializationException, else "message".</summary>
+    public string? Message => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty(Type == "SerializationException" ? "Message" : "message", out var m) ? m.GetString() : null;
 }
 
 /// <summary>Passes every call through and records the retention each shard owner was told.</summary>

@@ -56,11 +56,16 @@ public abstract class LimiterContract
         var limiter = Create(Options(s => s.WriteRecordsPerSecond = 4));
         var stream = NewStream();
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var first = await limiter.AcquireWritesAsync(stream, [Many(0, 6, 10)], Ct);
         var second = await limiter.AcquireWritesAsync(stream, [Many(0, 3, 10)], Ct);
+        var elapsed = clock.Elapsed;
 
         Assert.Equal([4], first);
-        Assert.Equal([0], second);
+        // Nothing is left after the burst; a busy machine may let the bucket refill one record per 250 ms between the
+        // two calls, and no more than that.
+        var refilled = (int)(elapsed.TotalSeconds * 4);
+        Assert.True(second[0] <= refilled, $"granted {second[0]} after the burst, {elapsed.TotalMilliseconds:F0} ms later (at most {refilled} refilled)");
     }
 
     [Fact]

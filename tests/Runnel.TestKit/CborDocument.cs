@@ -9,9 +9,9 @@ namespace Runnel.TestKit;
 /// </summary>
 public static class CborDocument
 {
-    /// <summary>Reads a document whose root is a map.</summary>
+    /// <summary>Reads a document whose root is a map; an empty answer (an operation without output) is an empty map.</summary>
     public static Dictionary<string, object?> Read(ReadOnlyMemory<byte> bytes) =>
-        (Dictionary<string, object?>)ReadValue(new CborReader(bytes, CborConformanceMode.Lax))!;
+        bytes.IsEmpty ? [] : (Dictionary<string, object?>)ReadValue(new CborReader(bytes, CborConformanceMode.Lax))!;
 
     public static object? ReadValue(CborReader r)
     {

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Runnel.Core.Errors;
 using Runnel.Core.Wire;
 
 namespace Runnel.Gateway;
@@ -20,7 +21,10 @@ public static class AwsAnswers
         await WriteBodyAsync(request.Http, request.Format, writer.Complete(), 200).ConfigureAwait(false);
     }
 
-    public static Task WriteEmptyAsync(AwsRequest request) => WriteAsync(request, static _ => { }, 16);
+    /// <summary>A 200 with an empty body: what AWS answers for an operation that has no output.</summary>
+    public static Task WriteEmptyAsync(AwsRequest request) => WriteEmptyAsync(request.Http, request.Format);
+
+    public static Task WriteEmptyAsync(HttpContext http, WireFormat format) => WriteBodyAsync(http, format, ReadOnlyMemory<byte>.Empty, 200);
 
     public static async Task WriteErrorAsync(HttpContext http, WireFormat format, string type, string message, int status)
     {
@@ -28,7 +32,8 @@ public static class AwsAnswers
         using var writer = new WireWriter(format, 256);
         writer.StartObject();
         writer.String("__type", type);
-        writer.String("message", message);
+        // AWS's parser layer names the member "Message" for SerializationException; every service error says "message".
+        writer.String(type == ErrorTypes.Serialization ? "Message" : "message", message);
         writer.EndObject();
         await WriteBodyAsync(http, format, writer.Complete(), status).ConfigureAwait(false);
     }

@@ -95,25 +95,12 @@ public static class AwsGateway
         }
     }
 
-    /// <summary>Reads the body and runs <paramref name="handler"/> on it, guarded; the pooled body is returned after.</summary>
-    public static async Task InvokeAsync(HttpContext http, IAwsOperations handler, string operation, WireFormat format, Func<ReadOnlyMemory<byte>, ValueTask<string>> authenticate, ILogger logger)
-    {
-        byte[]? body = null;
-        try
+    /// <summary>Authenticates a request whose body was read and runs <paramref name="handler"/> on it, guarded.</summary>
+    public static Task InvokeAsync(HttpContext http, IAwsOperations handler, string operation, WireFormat format, ReadOnlyMemory<byte> body,
+        Func<ReadOnlyMemory<byte>, ValueTask<string>> authenticate, ILogger logger) =>
+        GuardAsync(http, format, operation, logger, async () =>
         {
-            await GuardAsync(http, format, operation, logger, async () =>
-            {
-                var length = 0;
-                (body, length) = await ReadBodyAsync(http).ConfigureAwait(false);
-                var memory = body.AsMemory(0, length);
-                var principal = await authenticate(memory).ConfigureAwait(false);
-                await handler.HandleAsync(new AwsRequest(http, operation, memory, format, principal)).ConfigureAwait(false);
-            }).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (body is not null)
-                ArrayPool<byte>.Shared.Return(body);
-        }
-    }
+            var principal = await authenticate(body).ConfigureAwait(false);
+            await handler.HandleAsync(new AwsRequest(http, operation, body, format, principal)).ConfigureAwait(false);
+        });
 }

@@ -38,17 +38,34 @@ public static class GatewayExtensions
         var handler = app.ServiceProvider.GetRequiredService<THandler>();
         var service = AwsServices.Named(handler.Service);
         var logger = app.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayExtensions).FullName!);
-        return app.MapPost(service.RoutePath, (HttpContext http) =>
+        return app.MapPost(service.RoutePath, async (HttpContext http) =>
         {
             http.Response.Headers["x-amzn-RequestId"] = RequestIds.Next();
-            var (format, contentType) = WireDocument.Detect(http.Request.ContentType);
+            var (format, contentType, _) = WireDocument.Detect(http.Request.ContentType);
             AwsAnswers.RememberContentType(http, contentType);
             var target = http.Request.Headers["X-Amz-Target"].ToString();
             var operation = target.StartsWith(handler.TargetPrefix, StringComparison.Ordinal) ? target[handler.TargetPrefix.Length..] : "";
             if (!handler.Handles(operation))
-                return AwsAnswers.WriteErrorAsync(http, format, Core.Errors.ErrorTypes.UnknownOperation, $"Operation {operation} is not supported.", 400);
+            {
+                await AwsFrontDoor.RefuseUnknownOperationAsync(http, format);
+                return;
+            }
             var principal = http.Request.Headers[AwsGateway.PrincipalHeader].ToString() is { Length: > 0 } p ? p : "anonymous";
-            return AwsGateway.InvokeAsync(http, handler, operation, format, _ => ValueTask.FromResult(principal), logger);
+            byte[]? body = null;
+            try
+            {
+                await AwsGateway.GuardAsync(http, format, operation, logger, async () =>
+                {
+                    var length = 0;
+                    (body, length) = await AwsGateway.ReadBodyAsync(http);
+                    await AwsGateway.InvokeAsync(http, handler, operation, format, body.AsMemory(0, length), _ => ValueTask.FromResult(principal), logger);
+                });
+            }
+            finally
+            {
+                if (body is not null)
+                    System.Buffers.ArrayPool<byte>.Shared.Return(body);
+            }
         }).ExcludeFromDescription();
     }
 }

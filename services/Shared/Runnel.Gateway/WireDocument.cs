@@ -16,7 +16,6 @@ public static class WireDocument
 {
     public const string JsonContentType = "application/x-amz-json-1.1";
     public const string CborContentType = "application/x-amz-cbor-1.1";
-    public const string Json10ContentType = "application/x-amz-json-1.0";
     public const string PlainJsonContentType = "application/json";
 
     /// <summary>An integer timestamp above this is milliseconds: 10^11 s is the year 5138, 10^11 ms is 1973.</summary>
@@ -27,24 +26,25 @@ public static class WireDocument
     public static WireFormat FormatOf(string? contentType) => Detect(contentType).Format;
 
     /// <summary>
-    /// The request's wire format and the media type its answer repeats: CBOR 1.1, or JSON in one of the spellings
-    /// AWS clients send (JSON 1.1 when the header is absent or unknown). The returned strings are the constants, so
-    /// callers can compare by reference.
+    /// The request's wire format, the media type its answer repeats, and whether the AWS JSON protocols serve that
+    /// media type at all (JSON 1.1, CBOR 1.1, or plain JSON, which AWS's front end answers in its own way). An
+    /// absent or other media type reads as JSON 1.1, not served. The returned strings are the constants, so callers
+    /// can compare by reference.
     /// </summary>
-    public static (WireFormat Format, string ContentType) Detect(string? contentType)
+    public static (WireFormat Format, string ContentType, bool Served) Detect(string? contentType)
     {
         var media = (contentType ?? "").AsSpan();
         var semicolon = media.IndexOf(';');
         if (semicolon >= 0)
             media = media[..semicolon];
         media = media.Trim();
+        if (media.Equals(JsonContentType, StringComparison.OrdinalIgnoreCase))
+            return (WireFormat.Json, JsonContentType, true);
         if (media.Equals(CborContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Cbor, CborContentType);
+            return (WireFormat.Cbor, CborContentType, true);
         if (media.Equals(PlainJsonContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Json, PlainJsonContentType);
-        if (media.Equals(Json10ContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Json, Json10ContentType);
-        return (WireFormat.Json, JsonContentType);
+            return (WireFormat.Json, PlainJsonContentType, true);
+        return (WireFormat.Json, JsonContentType, false);
     }
 
     public static string ContentType(WireFormat format) => format == WireFormat.Cbor ? CborContentType : JsonContentType;

@@ -50,7 +50,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
                 {
                     var c = await registry.DeregisterAsync(Str(q, "StreamARN"), Str(q, "ConsumerName"), Str(q, "ConsumerARN"), ct).ConfigureAwait(false);
                     subscriptions.EndConsumer(c.Arn);
-                    await AwsAnswers.WriteAsync(request, _ => { }).ConfigureAwait(false);
+                    await AwsAnswers.WriteEmptyAsync(request).ConfigureAwait(false);
                     break;
                 }
                 case "ListStreamConsumers":

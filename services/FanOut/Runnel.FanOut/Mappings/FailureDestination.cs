@@ -35,12 +35,11 @@ public sealed class FailureDestination(IDbContextFactory<MetadataDbContext> dbFa
                     .ToListAsync(ct).ConfigureAwait(false);
                 var target = open.FirstOrDefault(s => key >= s.HashKeyStart && key <= s.HashKeyEnd)
                     ?? throw new InvalidOperationException($"No open shard of {streamArn} holds the hash key.");
-                var placement = await db.ShardPlacements.AsNoTracking()
-                    .FirstOrDefaultAsync(p => p.StreamId == stream.Id && p.ShardIndex == target.ShardIndex, ct).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException($"Shard {target.ShardIndex} of {streamArn} has no placement.");
                 shard = new ShardRef(stream.Id, target.ShardIndex);
-                node = placement.NodeId;
-                epoch = placement.Epoch;
+                var owner = await locator.OwnerAsync(db, shard, ct).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"Shard {target.ShardIndex} of {streamArn} has no placement.");
+                node = owner.NodeId;
+                epoch = owner.Epoch;
             }
             try
             {

@@ -3,6 +3,7 @@ using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.FanOut.Mappings;
 
@@ -67,13 +68,9 @@ public static class MappingLeases
             return null;
         if (startingPosition == "LATEST" && shard.EndingSequenceNumber is not null)
             return ShardEnd;
-        var node = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-            .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false);
-        if (node is null)
-            return null;
-        var store = locator.ForNode(node);
         var shardRef = new ShardRef(shard.StreamId, shard.ShardIndex);
+        if (await locator.OwnerAsync(db, shardRef, ct).ConfigureAwait(false) is not { Store: var store })
+            return null;
         var ordinal = startingPosition == "LATEST"
             ? (await store.GetStateAsync(shardRef, ct).ConfigureAwait(false)).NextOrdinal
             : await store.FindOrdinalAsync(shardRef, (timestamp ?? DateTimeOffset.UnixEpoch).ToUnixTimeMilliseconds(), ct).ConfigureAwait(false);

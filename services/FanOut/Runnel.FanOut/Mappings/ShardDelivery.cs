@@ -163,11 +163,8 @@ public sealed class ShardDelivery(
     private async Task<(string, IShardStore)> LocateAsync(ShardRef shard, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var node = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-            .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false)
-            ?? throw new ShardNotFoundException(shard);
-        return (node, locator.ForNode(node));
+        var owner = await locator.RequireOwnerAsync(db, shard, ct).ConfigureAwait(false);
+        return (owner.NodeId, owner.Store);
     }
 
     private async Task RunLaneAsync(Lane lane, CancellationToken ct)

@@ -233,9 +233,7 @@ public sealed class ShardSubscriber(
                 if (time.GetElapsedTime(Volatile.Read(ref lastTip.Value)) < PlacementCheckInterval)
                     continue;
                 await using var db = await dbFactory.CreateDbContextAsync(moved.Token).ConfigureAwait(false);
-                var owner = await db.ShardPlacements.AsNoTracking()
-                    .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-                    .Select(p => p.NodeId).FirstOrDefaultAsync(moved.Token).ConfigureAwait(false);
+                var owner = await ShardOwners.OwnerNodeAsync(db, shard, moved.Token).ConfigureAwait(false);
                 if (owner != nodeId)
                 {
                     await moved.CancelAsync().ConfigureAwait(false);
@@ -256,10 +254,8 @@ public sealed class ShardSubscriber(
     private async Task<ShardWhere?> LocateAsync(ShardRef shard, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var placement = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-            .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false);
-        return placement is null ? null : new ShardWhere(shard, placement, locator.ForNode(placement));
+        var owner = await locator.OwnerAsync(db, shard, ct).ConfigureAwait(false);
+        return owner is null ? null : new ShardWhere(shard, owner.NodeId, owner.Store);
     }
 
     /// <summary>

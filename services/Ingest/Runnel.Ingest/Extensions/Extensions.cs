@@ -68,7 +68,8 @@ public static class Extensions
     public static WebApplication MapIngest(this WebApplication app)
     {
         var endpoint = app.Services.GetRequiredService<KinesisEndpoint>();
-        app.MapPost("/", endpoint.HandleAsync).DisableAntiforgery();
+        // Every method: AWS answers the ones it does not serve (and CORS preflights) on the same path.
+        app.Map("/", endpoint.HandleAsync).DisableAntiforgery();
         app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
         // Lambda's event-source-mapping API belongs to FanOut: mapped by its module when it is in this process
         // (Standalone), forwarded to the FanOut service otherwise.

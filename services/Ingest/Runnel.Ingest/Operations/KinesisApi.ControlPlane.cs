@@ -8,6 +8,7 @@ using Runnel.Core.Streams;
 using Runnel.Ingest.Protocol;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.Ingest.Operations;
 
@@ -186,7 +187,7 @@ internal sealed partial class KinesisApi
 
         // The stream reports CREATING until every owner has opened its shards.
         var settings = new ShardSettings(TimeSpan.FromHours(stream.RetentionHours));
-        var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id).ToListAsync(ct);
+        var placements = await ShardOwners.PlacementsAsync(db, stream.Id, null, ct);
         await Task.WhenAll(placements.Select(p =>
             stores.ForNode(p.NodeId).OpenShardAsync(new ShardRef(stream.Id, p.ShardIndex), p.Epoch, settings, CancellationToken.None)));
         stream.Status = StreamStatuses.Active;
@@ -586,7 +587,7 @@ internal sealed partial class KinesisApi
 
         // Retention is enforced by the logs' owners, so each of them learns the new value.
         var settings = new ShardSettings(TimeSpan.FromHours(hours));
-        var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id).ToListAsync(CancellationToken.None);
+        var placements = await ShardOwners.PlacementsAsync(db, stream.Id, null, CancellationToken.None);
         await Task.WhenAll(placements.Select(p =>
             stores.ForNode(p.NodeId).UpdateSettingsAsync(new ShardRef(stream.Id, p.ShardIndex), settings, CancellationToken.None)));
         routes.Invalidate(name);

@@ -1,5 +1,4 @@
 using System.Buffers;
-using Runnel.Core.Errors;
 using Runnel.Gateway;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
@@ -41,13 +40,8 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
         await Http.Response.BodyWriter.FlushAsync(Aborted);
     }
 
-    public async Task RespondEmptyAsync()
-    {
-        using var writer = Writer(16);
-        writer.StartObject();
-        writer.EndObject();
-        await RespondAsync(writer);
-    }
+    /// <summary>An operation without output answers 200 with an empty body, as AWS does.</summary>
+    public Task RespondEmptyAsync() => AwsAnswers.WriteEmptyAsync(Http, Format);
 }
 
 /// <summary>
@@ -63,32 +57,45 @@ internal sealed class KinesisEndpoint(KinesisApi api, AwsOperationTable operatio
 
     public async Task HandleAsync(HttpContext http)
     {
-        http.Response.Headers["x-amzn-RequestId"] = RequestIds.Next();
-        var (format, contentType) = WireDocument.Detect(http.Request.ContentType);
+        if (AwsFrontDoor.Begin(http))
+            return;
+        if (!HttpMethods.IsPost(http.Request.Method))
+        {
+            await AwsFrontDoor.RefuseMethodAsync(http);
+            return;
+        }
+        var (format, contentType, served) = WireDocument.Detect(http.Request.ContentType);
         AwsAnswers.RememberContentType(http, contentType);
         var target = http.Request.Headers["X-Amz-Target"].ToString();
         var operation = OperationOf(target);
+        IAwsOperations? handler = null;
         if (operation is null || !KinesisApi.IsKnown(operation))
-        {
-            var handler = operations.Find(target, out var name);
-            if (handler is not null)
-            {
-                await AwsGateway.InvokeAsync(http, handler, name, format, body => authenticator.AuthenticateAsync(http, body, http.RequestAborted), logger);
-                return;
-            }
-            await AwsAnswers.WriteErrorAsync(http, format, ErrorTypes.UnknownOperation,
-                operation is null ? "Missing or unknown X-Amz-Target." : $"Operation {operation} is not supported.", 400);
-            return;
-        }
+            handler = operations.Find(target, out operation);
+        var known = handler is not null || KinesisApi.IsKnown(operation!);
         byte[]? body = null;
         try
         {
-            await AwsGateway.GuardAsync(http, format, operation, logger, async () =>
+            await AwsGateway.GuardAsync(http, format, operation ?? target, logger, async () =>
             {
                 var length = 0;
                 (body, length) = await AwsGateway.ReadBodyAsync(http);
-                var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
-                await api.DispatchAsync(operation, new ApiCall(http, body, length, format, principal));
+                // The front end's answers before any operation, in AWS's order: empty body, media type, plain JSON,
+                // unknown operation.
+                if (length == 0)
+                    await AwsFrontDoor.RefuseEmptyBodyAsync(http, served && ReferenceEquals(contentType, WireDocument.JsonContentType), known);
+                else if (!served)
+                    await AwsFrontDoor.RefuseMediaTypeAsync(http, hasTarget: target.IndexOf('.') is > 0 and var dot && dot < target.Length - 1);
+                else if (ReferenceEquals(contentType, WireDocument.PlainJsonContentType))
+                    await AwsFrontDoor.AnswerPlainJsonAsync(http, body.AsMemory(0, length));
+                else if (!known)
+                    await AwsFrontDoor.RefuseUnknownOperationAsync(http, format);
+                else if (handler is not null)
+                    await AwsGateway.InvokeAsync(http, handler, operation!, format, body.AsMemory(0, length), b => authenticator.AuthenticateAsync(http, b, http.RequestAborted), logger);
+                else
+                {
+                    var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+                    await api.DispatchAsync(operation!, new ApiCall(http, body, length, format, principal));
+                }
             });
         }
         finally

@@ -6,6 +6,7 @@ using Runnel.Core.Streams;
 using Runnel.Ingest.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.Ingest.Resharding;
 
@@ -92,8 +93,7 @@ public sealed class ReshardExecutor(
     private async Task PlaceAsync(MetadataDbContext db, ReshardOperationEntity op, ReshardRound round, CancellationToken ct)
     {
         var indexes = round.Children.Select(c => c.Index).ToList();
-        var placed = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == op.StreamId && indexes.Contains(p.ShardIndex)).Select(p => p.ShardIndex).ToListAsync(ct);
+        var placed = (await ShardOwners.PlacementsAsync(db, op.StreamId, indexes, ct)).Select(p => p.ShardIndex).ToList();
         var missing = indexes.Except(placed).ToList();
         if (missing.Count == 0)
             return;
@@ -217,8 +217,7 @@ public sealed class ReshardExecutor(
     private static async Task<List<ShardPlacementEntity>> PlacementsAsync(MetadataDbContext db, long streamId, IEnumerable<int> indexes, CancellationToken ct)
     {
         var wanted = indexes.ToList();
-        var placements = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == streamId && wanted.Contains(p.ShardIndex)).ToListAsync(ct);
+        var placements = await ShardOwners.PlacementsAsync(db, streamId, wanted, ct);
         if (placements.Count != wanted.Count)
             throw new InvalidOperationException($"Shards {string.Join(',', wanted.Except(placements.Select(p => p.ShardIndex)))} of stream {streamId} have no placement.");
         return placements;

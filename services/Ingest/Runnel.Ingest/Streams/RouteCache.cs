@@ -5,6 +5,7 @@ using Runnel.Core.Hashing;
 using Runnel.Ingest.Options;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.Ingest.Streams;
 
@@ -90,8 +91,8 @@ public sealed class RouteCache(IDbContextFactory<MetadataDbContext> dbFactory, I
     internal static async Task<StreamRoute> BuildAsync(MetadataDbContext db, StreamEntity stream)
     {
         var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).ToListAsync().ConfigureAwait(false);
-        var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id)
-            .ToDictionaryAsync(p => p.ShardIndex).ConfigureAwait(false);
+        var placements = (await ShardOwners.PlacementsAsync(db, stream.Id, null, CancellationToken.None).ConfigureAwait(false))
+            .ToDictionary(p => p.ShardIndex);
         var routes = shards.Select(s =>
         {
             placements.TryGetValue(s.ShardIndex, out var placement);

@@ -10,15 +10,16 @@ public static class ShardIds
     public static string Format(int index) => Prefix + index.ToString("D12", CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// Accepts the canonical form and, as Kinesis does, a bare or shorter number after the prefix
-    /// (<c>shardId-1</c>, <c>1</c>).
+    /// Resolves a shard id by its trailing number, as Kinesis does: the digits after the last <c>-</c> (or the whole
+    /// text when it has none) name the index, whatever comes before them (<c>shardId-000000000005</c>,
+    /// <c>shardId-5</c>, <c>shard-5</c>, <c>foo-000000000005</c> and <c>5</c> are all shard 5).
     /// </summary>
     public static bool TryParse(string? text, out int index)
     {
         index = -1;
         if (string.IsNullOrEmpty(text) || text.Length > 128)
             return false;
-        var digits = text.StartsWith(Prefix, StringComparison.Ordinal) ? text.AsSpan(Prefix.Length) : text.AsSpan();
+        var digits = text.AsSpan(text.LastIndexOf('-') + 1);
         if (digits.IsEmpty || digits.Length > 20)
             return false;
         foreach (var c in digits)
