@@ -10,8 +10,7 @@ public sealed record FirehoseStatus(
     string Node,
     string Version,
     DateTimeOffset StartedAt,
-    int BufferSizeMiB,
-    int BufferIntervalSeconds,
+    bool DeliveryEnabled,
     bool DaprEnabled);
 
 public static class FirehoseApi
@@ -31,7 +30,7 @@ public static class FirehoseApi
         FirehoseStartTime started,
         IOptions<FirehoseOptions> options,
         ServiceDefaults.Dapr.ServiceInvocation invocation) =>
-        TypedResults.Ok(new FirehoseStatus("firehose", identity.NodeName, identity.Version, started.Value, options.Value.BufferSizeMiB, options.Value.BufferIntervalSeconds, invocation.UsesDapr));
+        TypedResults.Ok(new FirehoseStatus("firehose", identity.NodeName, identity.Version, started.Value, options.Value.DeliveryEnabled, invocation.UsesDapr));
 }
 
 /// <summary>When this module was added to the host, as reported by its status endpoint.</summary>
