@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Runnel.Firehose.Api;
+using Runnel.Gateway;
 using Runnel.ServiceDefaults;
 
 namespace Runnel.Firehose.Apis;
@@ -22,6 +24,7 @@ public static class FirehoseApi
     {
         var group = app.MapGroup(Prefix).WithTags("Firehose");
         group.MapGet("/status", GetStatus).WithName("GetFirehoseStatus");
+        app.MapAwsOperationsRoute<FirehoseOperations>();
         return app;
     }
 

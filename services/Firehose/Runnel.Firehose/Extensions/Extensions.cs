@@ -6,6 +6,7 @@ using Runnel.Firehose.Apis;
 using Runnel.Firehose.Delivery;
 using Runnel.Firehose.Intake;
 using Runnel.Firehose.Objects;
+using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ServiceDefaults.Health;
@@ -44,6 +45,7 @@ public static class Extensions
         services.AddSingleton<DeliveryLeases>();
         services.AddSingleton<DeliverySignal>();
         services.AddSingleton<DeliveryStreamApi>();
+        services.AddAwsOperations<FirehoseOperations>();
         services.AddHostedService<DeliveryService>();
         services.AddSingleton(new FirehoseStartTime(TimeProvider.System.GetUtcNow()));
         builder.AddRunnelDependencyChecks();
