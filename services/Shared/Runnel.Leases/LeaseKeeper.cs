@@ -1,13 +1,13 @@
 using Microsoft.EntityFrameworkCore;
 using Runnel.Metadata;
 
-namespace Runnel.FanOut.Mappings;
+namespace Runnel.Leases;
 
-/// <summary>Thrown when another replica took the lease (or the mapping was deleted): this one must stop delivering.</summary>
+/// <summary>Thrown when another replica took the lease (or its work item was deleted): this one must stop working on it.</summary>
 public sealed class LeaseLostException(string message) : Exception(message);
 
 /// <summary>
-/// One held (mapping, shard) lease. Every write is conditional on this process still being the owner, so a replica
+/// One held (application, shard) lease. Every write is conditional on this process still being the owner, so a replica
 /// that lost the lease (paused past its expiry, partitioned) can neither renew it nor move the checkpoint.
 /// </summary>
 public sealed class LeaseKeeper(IDbContextFactory<MetadataDbContext> dbFactory, string application, long streamId, int shardIndex, string owner, TimeSpan duration, TimeProvider time)
