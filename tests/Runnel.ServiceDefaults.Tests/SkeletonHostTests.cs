@@ -51,7 +51,7 @@ public sealed class SkeletonHostTests
             "firehose-bad",
             RepositoryPaths.ServiceAssembly("Runnel.Firehose"),
             baseAddress,
-            [$"--urls={baseAddress}", "--Firehose:BufferSizeMiB=500"]) { ReadyTimeout = TimeSpan.FromSeconds(30) }, Ct));
-        Assert.Contains("BufferSizeMiB", error.Message);
+            [$"--urls={baseAddress}", "--Firehose:LeaseSeconds=0"]) { ReadyTimeout = TimeSpan.FromSeconds(30) }, Ct));
+        Assert.Contains("LeaseSeconds", error.Message);
     }
 }

@@ -2,16 +2,43 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Runnel.Firehose;
 
-/// <summary>Bound from the <c>Firehose</c> section and validated on start.</summary>
+/// <summary>
+/// Bound from the <c>Firehose</c> section and validated on start. The object store is the S3 endpoint of <c>S3:Endpoint</c>,
+/// <c>S3:AccessKey</c>, <c>S3:SecretKey</c> (shared with the readiness check) when one is set, otherwise a folder per
+/// bucket under <see cref="LocalFolder"/>.
+/// </summary>
 public sealed class FirehoseOptions
 {
     public const string Section = "Firehose";
 
-    /// <summary>Default buffering size hint; the Firehose API accepts 1 to 128 MiB.</summary>
-    [Range(1, 128)]
-    public int BufferSizeMiB { get; set; } = 5;
+    /// <summary>Folder of the local object store; default <c>buckets</c> under <c>Runnel:DataDirectory</c> (or the working directory).</summary>
+    public string? LocalFolder { get; set; }
 
-    /// <summary>Default buffering interval; the Firehose API accepts 0 to 900 s.</summary>
-    [Range(0, 900)]
-    public int BufferIntervalSeconds { get; set; } = 300;
+    /// <summary>Region the S3 client signs for and that ARNs report; copied from <c>Runnel:Region</c>.</summary>
+    public string Region { get; set; } = "us-east-1";
+
+    /// <summary>Copied from <c>Runnel:AccountId</c>.</summary>
+    public string AccountId { get; set; } = "000000000000";
+
+    /// <summary>Delivery streams per account; AWS's default quota is 5,000 per region.</summary>
+    [Range(1, 100_000)]
+    public int MaxDeliveryStreams { get; set; } = 5000;
+
+    /// <summary>Whether this process delivers; the API is served either way.</summary>
+    public bool DeliveryEnabled { get; set; } = true;
+
+    /// <summary>How often delivery streams and leases are re-read (changes made through this process wake it at once).</summary>
+    [Range(50, 60_000)]
+    public int ScanIntervalMilliseconds { get; set; } = 2000;
+
+    /// <summary>A shard lease not renewed for this long is taken over by another replica; renewed every third of it.</summary>
+    [Range(1, 600)]
+    public int LeaseSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// How often a delivery at the end of its shard looks for new records. Delivery waits for buffering hints of at
+    /// least a second, so a quarter second adds little to an object's latency and costs one read per shard per poll.
+    /// </summary>
+    [Range(10, 10_000)]
+    public int PollMilliseconds { get; set; } = 250;
 }

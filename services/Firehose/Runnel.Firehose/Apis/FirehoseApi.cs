@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Runnel.Firehose.Api;
+using Runnel.Gateway;
 using Runnel.ServiceDefaults;
 
 namespace Runnel.Firehose.Apis;
@@ -10,8 +12,7 @@ public sealed record FirehoseStatus(
     string Node,
     string Version,
     DateTimeOffset StartedAt,
-    int BufferSizeMiB,
-    int BufferIntervalSeconds,
+    bool DeliveryEnabled,
     bool DaprEnabled);
 
 public static class FirehoseApi
@@ -23,6 +24,7 @@ public static class FirehoseApi
     {
         var group = app.MapGroup(Prefix).WithTags("Firehose");
         group.MapGet("/status", GetStatus).WithName("GetFirehoseStatus");
+        app.MapAwsOperationsRoute<FirehoseOperations>();
         return app;
     }
 
@@ -31,7 +33,7 @@ public static class FirehoseApi
         FirehoseStartTime started,
         IOptions<FirehoseOptions> options,
         ServiceDefaults.Dapr.ServiceInvocation invocation) =>
-        TypedResults.Ok(new FirehoseStatus("firehose", identity.NodeName, identity.Version, started.Value, options.Value.BufferSizeMiB, options.Value.BufferIntervalSeconds, invocation.UsesDapr));
+        TypedResults.Ok(new FirehoseStatus("firehose", identity.NodeName, identity.Version, started.Value, options.Value.DeliveryEnabled, invocation.UsesDapr));
 }
 
 /// <summary>When this module was added to the host, as reported by its status endpoint.</summary>

@@ -1,19 +1,53 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Runnel.Firehose.Api;
 using Runnel.Firehose.Apis;
+using Runnel.Firehose.Delivery;
+using Runnel.Firehose.Intake;
+using Runnel.Firehose.Objects;
+using Runnel.Gateway;
+using Runnel.Metadata;
 using Runnel.ServiceDefaults;
+using Runnel.ServiceDefaults.Health;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose;
 
-/// <summary>Delivery streams: buffers records and writes them to S3, HTTP endpoints or PostgreSQL.</summary>
+/// <summary>Delivery streams: buffers records and writes them to S3-compatible storage.</summary>
 public static class Extensions
 {
     /// <summary>Registers the module. Assumes <c>AddServiceDefaults</c> ran; safe to compose with other modules.</summary>
     public static IHostApplicationBuilder AddFirehose(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<FirehoseOptions>()
+        var services = builder.Services;
+        services.AddOptions<FirehoseOptions>()
             .BindConfiguration(FirehoseOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        builder.Services.AddSingleton(new FirehoseStartTime(TimeProvider.System.GetUtcNow()));
+        services.AddOptions<FirehoseOptions>().Configure<IConfiguration>((o, c) =>
+        {
+            o.Region = c["Runnel:Region"] ?? o.Region;
+            o.AccountId = c["Runnel:AccountId"] ?? o.AccountId;
+            o.LocalFolder ??= Path.Combine(c["Runnel:DataDirectory"] is { Length: > 0 } data ? data : Directory.GetCurrentDirectory(), "buckets");
+        });
+        if (!services.Any(d => d.ServiceType == typeof(IDbContextFactory<MetadataDbContext>)))
+            services.AddRunnelMetadata(builder.Configuration);
+        services.AddShardStoreClient(builder.Configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        var s3 = S3Settings.From(builder.Configuration);
+        services.AddSingleton<IObjectStore>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<FirehoseOptions>>().Value;
+            return s3 is null ? new LocalFolderObjectStore(o.LocalFolder!) : new MinioObjectStore(s3, o.Region);
+        });
+        services.AddSingleton<BackingStreams>();
+        services.AddSingleton<DeliveryLeases>();
+        services.AddSingleton<DeliverySignal>();
+        services.AddSingleton<DeliveryStreamApi>();
+        services.AddAwsOperations<FirehoseOperations>();
+        services.AddHostedService<DeliveryService>();
+        services.AddSingleton(new FirehoseStartTime(TimeProvider.System.GetUtcNow()));
         builder.AddRunnelDependencyChecks();
         return builder;
     }

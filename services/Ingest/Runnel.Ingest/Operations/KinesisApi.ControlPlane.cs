@@ -383,7 +383,8 @@ internal sealed partial class KinesisApi
         var limit = (int)(q.Limit ?? 100);
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var query = db.Streams.AsNoTracking();
+        // Backing streams of delivery streams are internal: their names cannot be addressed through this API.
+        var query = db.Streams.AsNoTracking().Where(s => !s.Name.StartsWith(DeliveryStreamEntity.BackingStreamPrefix));
         if (after is not null)
             query = query.Where(s => string.Compare(s.Name, after) > 0);
         var page = await query.OrderBy(s => s.Name).Take(limit + 1).ToListAsync(ct);

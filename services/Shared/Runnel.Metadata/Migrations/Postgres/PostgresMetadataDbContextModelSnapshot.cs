@@ -88,6 +88,101 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.ToTable("audit_entries", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamEntity", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DestinationConfig")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("DestinationId")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("EncryptionKeyArn")
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)");
+
+                    b.Property<string>("EncryptionKeyType")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("EncryptionStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
+                    b.Property<DateTimeOffset>("LastUpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<string>("SourceRoleArn")
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)");
+
+                    b.Property<string>("SourceStreamArn")
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)");
+
+                    b.Property<long>("SourceStreamId")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
+                    b.Property<long>("VersionId")
+                        .IsConcurrencyToken()
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.HasIndex("SourceStreamId");
+
+                    b.ToTable("delivery_streams", (string)null);
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamTagEntity", b =>
+                {
+                    b.Property<long>("DeliveryStreamId")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)");
+
+                    b.Property<string>("Value")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.HasKey("DeliveryStreamId", "Key");
+
+                    b.ToTable("delivery_stream_tags", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.EventSourceMappingEntity", b =>
                 {
                     b.Property<string>("Uuid")
@@ -468,6 +563,15 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.ToTable("stream_tags", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamTagEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.DeliveryStreamEntity", null)
+                        .WithMany("Tags")
+                        .HasForeignKey("DeliveryStreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.ReshardOperationEntity", b =>
                 {
                     b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
@@ -504,6 +608,11 @@ namespace Runnel.Metadata.Migrations.Postgres
                         .HasForeignKey("StreamId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamEntity", b =>
+                {
+                    b.Navigation("Tags");
                 });
 
             modelBuilder.Entity("Runnel.Metadata.Entities.StreamEntity", b =>

@@ -81,6 +81,99 @@ namespace Runnel.Metadata.Migrations.Sqlite
                     b.ToTable("audit_entries", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamEntity", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DestinationConfig")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DestinationId")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("EncryptionKeyArn")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("EncryptionKeyType")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("EncryptionStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("LastUpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SourceRoleArn")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SourceStreamArn")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("SourceStreamId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Type")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("VersionId")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.HasIndex("SourceStreamId");
+
+                    b.ToTable("delivery_streams", (string)null);
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamTagEntity", b =>
+                {
+                    b.Property<long>("DeliveryStreamId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Value")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("DeliveryStreamId", "Key");
+
+                    b.ToTable("delivery_stream_tags", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.EventSourceMappingEntity", b =>
                 {
                     b.Property<string>("Uuid")
@@ -457,6 +550,15 @@ namespace Runnel.Metadata.Migrations.Sqlite
                     b.ToTable("stream_tags", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamTagEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.DeliveryStreamEntity", null)
+                        .WithMany("Tags")
+                        .HasForeignKey("DeliveryStreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.ReshardOperationEntity", b =>
                 {
                     b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
@@ -493,6 +595,11 @@ namespace Runnel.Metadata.Migrations.Sqlite
                         .HasForeignKey("StreamId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.DeliveryStreamEntity", b =>
+                {
+                    b.Navigation("Tags");
                 });
 
             modelBuilder.Entity("Runnel.Metadata.Entities.StreamEntity", b =>

@@ -1,0 +1,25 @@
+using Runnel.Gateway;
+
+namespace Runnel.Firehose.Api;
+
+/// <summary>
+/// Firehose's operations on the public port (<c>Firehose_20150804.*</c>): in process in Standalone, behind
+/// <c>POST /v1/firehose/aws</c> when Firehose runs on its own.
+/// </summary>
+public sealed class FirehoseOperations(DeliveryStreamApi api) : IAwsOperations
+{
+    public string Service => AwsServices.Firehose.Name;
+    public string TargetPrefix => AwsServices.Firehose.TargetPrefix;
+    public bool Handles(string operation) => DeliveryStreamApi.Operations.Contains(operation);
+
+    public async Task HandleAsync(AwsRequest request)
+    {
+        Action<Core.Wire.WireWriter>? answer;
+        using (var document = request.ReadDocument())
+            answer = await api.InvokeAsync(request.Operation, document.RootElement, request.Aborted).ConfigureAwait(false);
+        if (answer is null)
+            await AwsAnswers.WriteEmptyAsync(request).ConfigureAwait(false);
+        else
+            await AwsAnswers.WriteAsync(request, answer).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,203 @@
+using System.IO.Compression;
+using Microsoft.EntityFrameworkCore;
+using Runnel.Core.Storage;
+using Runnel.Firehose.Destinations;
+using Runnel.Firehose.Objects;
+using Runnel.Metadata;
+using Runnel.Metadata.Entities;
+using Runnel.ShardStore.Client;
+
+namespace Runnel.Firehose.Delivery;
+
+/// <summary>What one shard's delivery needs: the delivery stream as read at the take, and the held lease.</summary>
+public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, ShardLease Lease, string? Checkpoint);
+
+/// <summary>
+/// Delivers one source shard of one delivery stream to S3 while its lease is held. Records are buffered in shard order
+/// and an object is written when the buffer holds SizeInMBs MiB or its first record has waited IntervalInSeconds,
+/// whichever comes first. The rule that makes delivery exactly once, in this order:
+/// <list type="number">
+/// <item>the checkpoint records the object about to be written, by its source range (<see cref="DeliveryCheckpoint"/>);</item>
+/// <item>the object is written under the key derived from that range (<see cref="ObjectNames"/>), retried until the
+/// store accepts it;</item>
+/// <item>the checkpoint moves past the range.</item>
+/// </list>
+/// A holder that finds a recorded range (its predecessor died between 1 and 3) first writes that same range again,
+/// which replaces the object if it was written, so every record ends in exactly one object. Checkpoint writes are
+/// conditional on holding the lease: a replica that lost it stops at its next write.
+/// </summary>
+public sealed class ShardDelivery(
+    ShardDeliveryContext context,
+    IDbContextFactory<MetadataDbContext> dbFactory,
+    IShardStoreLocator locator,
+    IObjectStore objects,
+    FirehoseOptions options,
+    TimeProvider time,
+    ILogger logger)
+{
+    /// <summary>Largest read from the shard: records up to a 4 MiB budget keep memory bounded for 128 MiB buffers.</summary>
+    private const int ReadBytes = 4 * 1024 * 1024;
+
+    private readonly DeliveryStreamEntity _d = context.DeliveryStream;
+    private readonly S3Destination _destination = context.Destination;
+    private readonly int _shardIndex = context.Lease.ShardIndex;
+
+    /// <summary>Returns once a sealed shard is delivered to its end; throws <see cref="LeaseLostException"/> when the lease is lost.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var checkpoint = DeliveryCheckpoint.Parse(context.Checkpoint, _shardIndex);
+        if (checkpoint.Finished)
+            return;
+        var next = checkpoint.NextOrdinal;
+        if (checkpoint.Pending is var (first, last))
+        {
+            logger.LogInformation("Firehose {Name}: rewriting the object of shard {Shard} records {First}..{Last} recorded before a restart", _d.Name, _shardIndex, first, last);
+            var replay = await ReadRangeAsync(first, last, ct).ConfigureAwait(false);
+            if (replay.Count > 0)
+                await WriteAsync(replay, first, last, ct).ConfigureAwait(false);
+            await context.Lease.CheckpointAsync(DeliveryCheckpoint.Delivered(_shardIndex, last + 1), ct).ConfigureAwait(false);
+            next = last + 1;
+        }
+
+        var sizeLimit = (long)_destination.SizeInMBs * 1024 * 1024;
+        var interval = TimeSpan.FromSeconds(_destination.IntervalInSeconds);
+        var buffer = new List<StoredRecord>();
+        long buffered = 0;
+        DateTimeOffset? started = null;
+        while (true)
+        {
+            var read = await ReadAsync(next, ct).ConfigureAwait(false);
+            foreach (var r in read.Records)
+            {
+                buffer.Add(r);
+                buffered += r.Data.Length;
+                started ??= time.GetUtcNow();
+                if (buffered >= sizeLimit)
+                {
+                    await FlushAsync(buffer, ct).ConfigureAwait(false);
+                    buffered = 0;
+                    started = null;
+                }
+            }
+            next = read.NextOrdinal;
+            var due = started is { } s && time.GetUtcNow() - s >= interval;
+            if (buffer.Count > 0 && (due || read.EndOfShard))
+            {
+                await FlushAsync(buffer, ct).ConfigureAwait(false);
+                buffered = 0;
+                started = null;
+            }
+            if (read.EndOfShard)
+            {
+                await context.Lease.CheckpointAsync(DeliveryCheckpoint.ShardEnd, ct).ConfigureAwait(false);
+                logger.LogInformation("Firehose {Name} finished shard {Shard}", _d.Name, _shardIndex);
+                return;
+            }
+            if (read.Records.Count == 0 || read.MillisBehindLatest == 0)
+            {
+                // At the tip: wait for more records, but not past the moment the buffer is due.
+                var wait = TimeSpan.FromMilliseconds(options.PollMilliseconds);
+                if (started is { } since)
+                    wait = TimeSpan.FromTicks(Math.Clamp((since + interval - time.GetUtcNow()).Ticks, TimeSpan.FromMilliseconds(1).Ticks, wait.Ticks));
+                await Task.Delay(wait, time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>How long an object being written may still take once delivery is asked to stop.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(30);
+
+    private async Task FlushAsync(List<StoredRecord> buffer, CancellationToken ct)
+    {
+        var first = buffer[0].Ordinal;
+        var last = buffer[^1].Ordinal;
+        await context.Lease.CheckpointAsync(DeliveryCheckpoint.Writing(_shardIndex, first, first, last), ct).ConfigureAwait(false);
+        // A stop (UpdateDestination, shutdown) lets a started object finish: replayed after an update it would be named
+        // with the new destination version, beside the copy written under the old one.
+        using var finishing = new CancellationTokenSource();
+        await using (ct.Register(() => finishing.CancelAfter(StopGrace)))
+        {
+            await WriteAsync(buffer, first, last, finishing.Token).ConfigureAwait(false);
+            await context.Lease.CheckpointAsync(DeliveryCheckpoint.Delivered(_shardIndex, last + 1), finishing.Token).ConfigureAwait(false);
+        }
+        buffer.Clear();
+    }
+
+    /// <summary>Writes the object of records first..last, retrying with backoff (up to 30 s apart) until the store takes it.</summary>
+    private async Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, CancellationToken ct)
+    {
+        var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs));
+        var content = Encode(records, _destination.CompressionFormat);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await objects.PutAsync(_destination.Bucket, key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
+                logger.LogDebug("Firehose {Name} wrote {Key} ({Count} records of shard {Shard})", _d.Name, key, records.Count, _shardIndex);
+                return;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "Firehose {Name}: writing s3://{Bucket}/{Key} failed (attempt {Attempt}); retrying", _d.Name, _destination.Bucket, key, attempt);
+                // The lease must stay ours while we wait, or another replica would write the same range meanwhile.
+                await context.Lease.RenewAsync(ct).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(attempt, 10)))), time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Records concatenated as they arrived (Firehose adds no delimiter), then compressed.</summary>
+    public static byte[] Encode(IReadOnlyList<StoredRecord> records, string compression)
+    {
+        using var output = new MemoryStream();
+        using (var sink = compression == Compressions.Gzip ? new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true) : (Stream)output)
+        {
+            foreach (var r in records)
+                sink.Write(r.Data.Span);
+        }
+        return output.ToArray();
+    }
+
+    private static string ContentType(string compression) => compression == Compressions.Gzip ? "application/gzip" : "application/octet-stream";
+
+    private async Task<List<StoredRecord>> ReadRangeAsync(ulong first, ulong last, CancellationToken ct)
+    {
+        var records = new List<StoredRecord>();
+        var next = first;
+        while (next <= last)
+        {
+            var read = await ReadAsync(next, ct).ConfigureAwait(false);
+            records.AddRange(read.Records.Where(r => r.Ordinal <= last));
+            if (read.Records.Count == 0 || read.EndOfShard)
+                break;
+            next = read.NextOrdinal;
+        }
+        return records;
+    }
+
+    /// <summary>One read at the shard's current owner; an owner that moved or is unreachable is looked up again.</summary>
+    private async Task<ReadResult> ReadAsync(ulong from, CancellationToken ct)
+    {
+        var shard = new ShardRef(_d.SourceStreamId, _shardIndex);
+        for (var failures = 1; ; failures++)
+        {
+            try
+            {
+                string node;
+                await using (var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false))
+                {
+                    node = await db.ShardPlacements.AsNoTracking()
+                        .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
+                        .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false)
+                        ?? throw new ShardNotFoundException(shard);
+                }
+                return await locator.ForNode(node).ReadAsync(shard, new ReadRequest(from, 10_000, ReadBytes), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && e is ShardStoreUnavailableException or ShardNotOwnedException or IOException or HttpRequestException)
+            {
+                logger.LogInformation("Firehose {Name}: reading shard {Shard} failed ({Error}); retrying", _d.Name, _shardIndex, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * failures)), time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+}
