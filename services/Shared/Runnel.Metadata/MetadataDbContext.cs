@@ -17,6 +17,8 @@ public abstract class MetadataDbContext(DbContextOptions options) : DbContext(op
     public DbSet<AuditEntryEntity> AuditEntries => Set<AuditEntryEntity>();
     public DbSet<ReshardOperationEntity> ReshardOperations => Set<ReshardOperationEntity>();
     public DbSet<EventSourceMappingEntity> EventSourceMappings => Set<EventSourceMappingEntity>();
+    public DbSet<AnalyticsApplicationEntity> AnalyticsApplications => Set<AnalyticsApplicationEntity>();
+    public DbSet<AnalyticsCheckpointEntity> AnalyticsCheckpoints => Set<AnalyticsCheckpointEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(MetadataDbContext).Assembly);
