@@ -198,8 +198,8 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var a = await FindAsync(db, name, ct).ConfigureAwait(false);
-        // The API sends the timestamp DescribeApplication returned: seconds with a millisecond fraction.
-        if (Math.Abs((a.CreatedAt - createTimestamp).TotalMilliseconds) >= 1)
+        // Clients send the timestamp DescribeApplication returned; the AWS CLI drops its fraction, so seconds must match.
+        if (a.CreatedAt.ToUnixTimeSeconds() != createTimestamp.ToUnixTimeSeconds())
             throw ApplicationModel.Invalid($"CreateTimestamp does not match the creation time of application {name}.");
         var rows = await db.AnalyticsApplications.Where(x => x.Name == name && x.VersionId == a.VersionId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         if (rows == 0)

@@ -82,8 +82,6 @@ public sealed class AnalyticsRunner(
                 case AnalyticsApplicationStatuses.Starting or AnalyticsApplicationStatuses.Running:
                     if (!_running.ContainsKey(a.Name))
                         Start(a);
-                    if (a.Status == AnalyticsApplicationStatuses.Starting)
-                        await SettleAsync(db, a.Name, AnalyticsApplicationStatuses.Starting, AnalyticsApplicationStatuses.Running, ct).ConfigureAwait(false);
                     break;
                 case AnalyticsApplicationStatuses.Stopping:
                     await SettleAsync(db, a.Name, AnalyticsApplicationStatuses.Stopping, AnalyticsApplicationStatuses.Ready, ct).ConfigureAwait(false);
@@ -105,7 +103,12 @@ public sealed class AnalyticsRunner(
         {
             try
             {
-                await run.RunAsync(stop.Token).ConfigureAwait(false);
+                // RUNNING once the start positions are fixed: a record put after DescribeApplication says RUNNING is read.
+                await run.RunAsync(async () =>
+                {
+                    await using var db = await dbFactory.CreateDbContextAsync(stop.Token).ConfigureAwait(false);
+                    await SettleAsync(db, a.Name, AnalyticsApplicationStatuses.Starting, AnalyticsApplicationStatuses.Running, stop.Token).ConfigureAwait(false);
+                }, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {

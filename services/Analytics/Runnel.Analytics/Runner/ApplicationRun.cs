@@ -47,7 +47,8 @@ public sealed class ApplicationRun(
 
     public long RowsIn { get; private set; }
 
-    public async Task RunAsync(CancellationToken ct)
+    /// <param name="positioned">Called once the start position of every shard is fixed (records put after it are read).</param>
+    public async Task RunAsync(Func<Task> positioned, CancellationToken ct)
     {
         var inputs = JsonNode.Parse(app.InputsJson)!.AsArray();
         var input = ApplicationModel.ReadInput(inputs[0]!);
@@ -82,6 +83,7 @@ public sealed class ApplicationRun(
             program.SetLanes(group.Key, group.Select(l => l.Shard.ShardIndex));
         var checkpoint = table is not null ? await table.LoadCheckpointAsync(ct).ConfigureAwait(false) : await LoadCheckpointAsync(ct).ConfigureAwait(false);
         await PositionAsync(lanes, program, checkpoint, ct).ConfigureAwait(false);
+        await positioned().ConfigureAwait(false);
 
         var lastCommit = time.GetUtcNow();
         var rows = new List<object?[]>();
