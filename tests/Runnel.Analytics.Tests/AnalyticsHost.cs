@@ -16,7 +16,7 @@ public sealed record Reply(int Status, JsonElement Body, string? ErrorType)
 /// <summary>
 /// Standalone on a real socket over a data folder the caller keeps (so a test can restart it on the same data), with
 /// a PostgreSQL database registered as the table output's database "dashboards" and a runner tuned for tests (scans
-/// every 200 ms; event-time windows never give up on a quiet shard).
+/// every 200 ms, 3 s leases; event-time windows never give up on a quiet shard).
 /// </summary>
 public sealed class AnalyticsHost : IAsyncDisposable
 {
@@ -35,8 +35,8 @@ public sealed class AnalyticsHost : IAsyncDisposable
 
     public Uri Address => _host.Address;
 
-    /// <summary>The endpoint the AWS CLI is pointed at for <c>kinesisanalytics</c> commands.</summary>
-    public string AnalyticsEndpoint => new Uri(_host.Address, "/v1/analytics/aws").ToString();
+    /// <summary>The public endpoint, which serves <c>kinesisanalytics</c> as well as <c>kinesis</c>.</summary>
+    public string Endpoint => _host.Address.ToString().TrimEnd('/');
 
     public IServiceProvider Services => _host.Services;
 
@@ -51,6 +51,7 @@ public sealed class AnalyticsHost : IAsyncDisposable
             "--Analytics:ScanIntervalMilliseconds=200",
             "--Analytics:CheckpointIntervalMilliseconds=200",
             "--Analytics:IdleShardMilliseconds=3600000",
+            "--Analytics:LeaseSeconds=3",
             $"--Analytics:Databases:{Database}={tableDatabase}",
         ], cancellationToken: TestContext.Current.CancellationToken));
 
@@ -66,7 +67,7 @@ public sealed class AnalyticsHost : IAsyncDisposable
 
     public static string NewName(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
 
-    public Task<Reply> AnalyticsAsync(string operation, object request) => SendAsync("/v1/analytics/aws", "KinesisAnalytics_20150814." + operation, request);
+    public Task<Reply> AnalyticsAsync(string operation, object request) => SendAsync("/", "KinesisAnalytics_20150814." + operation, request);
 
     public async Task<JsonElement> AnalyticsOkAsync(string operation, object request)
     {

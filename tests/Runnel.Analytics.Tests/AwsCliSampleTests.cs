@@ -14,7 +14,7 @@ public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture
     private async Task<JsonElement> CliAsync(params string[] arguments)
     {
         var result = await ExternalCommand.RunAsync(TestServers.AwsCli(),
-            ["kinesisanalytics", .. arguments, "--endpoint-url", Host.AnalyticsEndpoint, "--output", "json"],
+            ["kinesisanalytics", .. arguments, "--endpoint-url", Host.Endpoint, "--output", "json"],
             TimeSpan.FromSeconds(60), AwsCliEnvironment.Variables, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(result.Succeeded, result.Describe("aws kinesisanalytics " + arguments[0]));
         return result.StandardOutput.Trim().Length == 0 ? default : JsonDocument.Parse(result.StandardOutput).RootElement.Clone();

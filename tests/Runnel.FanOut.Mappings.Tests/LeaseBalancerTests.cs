@@ -1,3 +1,5 @@
+using Runnel.Leases;
+
 namespace Runnel.FanOut.Mappings.Tests;
 
 /// <summary>The fair-share arithmetic of <see cref="LeaseBalancer"/>, case by case.</summary>

@@ -35,6 +35,14 @@ public sealed class AnalyticsOptions
     [Range(50, 60_000)]
     public int ScanIntervalMilliseconds { get; set; } = 1000;
 
+    /// <summary>How long an application's lease lasts without renewal: a dead replica's applications move after this.</summary>
+    [Range(1, 600)]
+    public int LeaseSeconds { get; set; } = 10;
+
+    /// <summary>How often a replica below its fair share may take one application from a replica above it.</summary>
+    [Range(100, 3_600_000)]
+    public int StealIntervalMilliseconds { get; set; } = 10_000;
+
     /// <summary>
     /// A shard that is caught up and has had no record for this long no longer holds event-time windows open
     /// (as an idle source in Flink); ROWTIME windows close by the clock once every shard is caught up.

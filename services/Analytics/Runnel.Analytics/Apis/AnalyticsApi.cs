@@ -1,8 +1,6 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Runnel.Core.Errors;
-using Runnel.Core.Wire;
 using Microsoft.Extensions.Options;
+using Runnel.Gateway;
 using Runnel.ServiceDefaults;
 
 namespace Runnel.Analytics.Apis;
@@ -26,70 +24,9 @@ public static class AnalyticsApi
     {
         var group = app.MapGroup(Prefix).WithTags("Analytics");
         group.MapGet("/status", GetStatus).WithName("GetAnalyticsStatus");
-        group.MapPost("/aws", HandleAwsAsync).WithName("AnalyticsAwsOperations");
+        // Where a deployed gateway forwards KinesisAnalytics_20150814.* (Standalone calls the handler in process).
+        app.MapAwsOperationsRoute<AnalyticsOperations>();
         return app;
-    }
-
-    /// <summary>
-    /// <c>POST /v1/analytics/aws</c>: the Kinesis Analytics JSON 1.1 protocol (operation in <c>X-Amz-Target</c>),
-    /// answered in the service's shape; errors carry <c>__type</c> and <c>message</c> and the
-    /// <c>x-amzn-ErrorType</c> header.
-    /// </summary>
-    internal static async Task HandleAwsAsync(HttpContext http, AnalyticsOperations operations, ILogger<AnalyticsOperations> logger)
-    {
-        var target = http.Request.Headers["X-Amz-Target"].ToString();
-        http.Response.Headers["x-amzn-RequestId"] = Guid.NewGuid().ToString();
-        try
-        {
-            if (!target.StartsWith(AnalyticsOperations.Prefix, StringComparison.Ordinal) || !operations.Handles(target[AnalyticsOperations.Prefix.Length..]))
-                throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {target} is not supported.");
-            JsonDocument doc;
-            try
-            {
-                doc = await JsonDocument.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
-            }
-            catch (JsonException)
-            {
-                throw KinesisException.Serialization("Malformed JSON request body.");
-            }
-            using (doc)
-            {
-                var members = await operations.ExecuteAsync(target[AnalyticsOperations.Prefix.Length..], doc.RootElement, http.RequestAborted);
-                using var w = new WireWriter(WireFormat.Json, 512);
-                w.StartObject();
-                members?.Invoke(w);
-                w.EndObject();
-                http.Response.ContentType = "application/x-amz-json-1.1";
-                await http.Response.Body.WriteAsync(w.Complete(), http.RequestAborted);
-            }
-        }
-        catch (KinesisException e)
-        {
-            await WriteErrorAsync(http, e.Type, e.Message, e.StatusCode);
-        }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
-        {
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Unhandled fault in {Target}", target);
-            await WriteErrorAsync(http, ErrorTypes.InternalFailure, "Internal service failure.", 500);
-        }
-    }
-
-    private static async Task WriteErrorAsync(HttpContext http, string type, string message, int status)
-    {
-        if (http.Response.HasStarted)
-            return;
-        http.Response.StatusCode = status;
-        http.Response.Headers["x-amzn-ErrorType"] = type;
-        using var w = new WireWriter(WireFormat.Json, 256);
-        w.StartObject();
-        w.String("__type", type);
-        w.String("message", message);
-        w.EndObject();
-        http.Response.ContentType = "application/x-amz-json-1.1";
-        await http.Response.Body.WriteAsync(w.Complete());
     }
 
     internal static Ok<AnalyticsStatus> GetStatus(

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Runnel.Analytics.Applications;
 using Runnel.Core.Errors;
 using Runnel.Core.Wire;
+using Runnel.Gateway;
 using Runnel.Metadata.Entities;
 
 namespace Runnel.Analytics.Apis;
@@ -12,13 +13,11 @@ namespace Runnel.Analytics.Apis;
 /// operation reads its request, calls <see cref="ApplicationCatalog"/> and returns the members of its answer (null
 /// for an empty answer). Errors are <see cref="KinesisException"/>s with the service's type names.
 /// </summary>
-public sealed class AnalyticsOperations(ApplicationCatalog catalog)
+public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperations
 {
-    public const string Prefix = "KinesisAnalytics_20150814.";
+    public string Service => AwsServices.Analytics.Name;
 
-    public string Service => "analytics";
-
-    public string TargetPrefix => Prefix;
+    public string TargetPrefix => AwsServices.Analytics.TargetPrefix;
 
     private static readonly HashSet<string> Operations =
     [
@@ -28,6 +27,16 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog)
     ];
 
     public bool Handles(string operation) => Operations.Contains(operation);
+
+    public async Task HandleAsync(AwsRequest request)
+    {
+        using var doc = request.ReadDocument();
+        var members = await ExecuteAsync(request.Operation, doc.RootElement, request.Aborted).ConfigureAwait(false);
+        if (members is null)
+            await AwsAnswers.WriteEmptyAsync(request).ConfigureAwait(false);
+        else
+            await AwsAnswers.WriteAsync(request, members).ConfigureAwait(false);
+    }
 
     public async Task<Action<WireWriter>?> ExecuteAsync(string operation, JsonElement request, CancellationToken ct)
     {

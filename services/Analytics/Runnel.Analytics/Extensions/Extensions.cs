@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Runnel.Analytics.Apis;
 using Runnel.Analytics.Applications;
 using Runnel.Analytics.Runner;
+using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ShardStore.Client;
@@ -30,7 +31,7 @@ public static class Extensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new AnalyticsStartTime(TimeProvider.System.GetUtcNow()));
         builder.Services.AddSingleton<ApplicationCatalog>();
-        builder.Services.AddSingleton<AnalyticsOperations>();
+        builder.Services.AddAwsOperations<AnalyticsOperations>();
         builder.Services.AddSingleton<AnalyticsRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AnalyticsRunner>());
         builder.AddRunnelDependencyChecks();

@@ -21,8 +21,10 @@ namespace Runnel.Analytics.Runner;
 /// Failure rules: a failed read backs off and re-resolves the shard's owner; a failed commit ends the run (the runner
 /// starts it again from the last checkpoint, so nothing emitted after it is lost).
 /// </summary>
+/// <param name="epoch">The lease counter when this replica took the application; fences the table output's commits.</param>
 public sealed class ApplicationRun(
     AnalyticsApplicationEntity app,
+    long epoch,
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     AnalyticsOptions options,
@@ -65,7 +67,7 @@ public sealed class ApplicationRun(
                 throw new InvalidOperationException($"Database {database} is not configured (Analytics:Databases:{database}).");
             if (tableOutputs.Any(o => o.Table!.Database != database))
                 throw new InvalidOperationException("Every table output of an application must write to one database (its checkpoint lives there).");
-            table = new PostgresTableSink(connectionString, app.Name);
+            table = new PostgresTableSink(connectionString, app.Name, app.CreatedAt.ToUnixTimeMilliseconds(), epoch);
             await table.EnsureAsync(tableOutputs.Select(o => (o.Table!, program.Streams[o.Name])), ct).ConfigureAwait(false);
         }
         var streamOutputs = outputs.Where(o => o.StreamArn is not null)

@@ -3,6 +3,7 @@ using Npgsql;
 using NpgsqlTypes;
 using Runnel.Analytics.Applications;
 using Runnel.Analytics.Sql;
+using Runnel.Leases;
 
 namespace Runnel.Analytics.Runner;
 
@@ -12,8 +13,11 @@ namespace Runnel.Analytics.Runner;
 /// <c>runnel_analytics_checkpoints</c> of the same database. After a crash the application resumes from the last
 /// committed checkpoint, so a window's rows are neither lost nor applied twice: the upsert of a window emitted again
 /// replaces what the same window wrote before. Column names are the stream's, lower-cased.
+/// Commits are fenced: the checkpoint row keeps the lease epoch of the replica that wrote it, and a replica whose
+/// epoch is older (it lost the application to another) can no longer commit. An application deleted and created again
+/// under its name (another creation time) starts over.
 /// </summary>
-public sealed class PostgresTableSink(string connectionString, string application)
+public sealed class PostgresTableSink(string connectionString, string application, long created, long epoch)
 {
     private const string CheckpointTable = "runnel_analytics_checkpoints";
 
@@ -22,7 +26,7 @@ public sealed class PostgresTableSink(string connectionString, string applicatio
     {
         await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync(ct).ConfigureAwait(false);
-        var sql = new StringBuilder($"CREATE TABLE IF NOT EXISTS {CheckpointTable} (application text PRIMARY KEY, state text NOT NULL, updated_at timestamptz NOT NULL);");
+        var sql = new StringBuilder($"CREATE TABLE IF NOT EXISTS {CheckpointTable} (application text PRIMARY KEY, created bigint NOT NULL, epoch bigint NOT NULL, state text NOT NULL, updated_at timestamptz NOT NULL);");
         foreach (var (output, schema) in tables)
         {
             var columns = schema.Visible.Select(c => $"{Quote(c.Name)} {PgType(c.Kind)}");
@@ -37,18 +41,10 @@ public sealed class PostgresTableSink(string connectionString, string applicatio
     {
         await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync(ct).ConfigureAwait(false);
-        await using var cmd = new NpgsqlCommand($"SELECT state FROM {CheckpointTable} WHERE application = @a", conn);
+        await using var cmd = new NpgsqlCommand($"SELECT state FROM {CheckpointTable} WHERE application = @a AND created = @c", conn);
         cmd.Parameters.AddWithValue("a", application);
+        cmd.Parameters.AddWithValue("c", created);
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
-    }
-
-    public async Task DeleteCheckpointAsync(CancellationToken ct)
-    {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync(ct).ConfigureAwait(false);
-        await using var cmd = new NpgsqlCommand($"DELETE FROM {CheckpointTable} WHERE application = @a", conn);
-        cmd.Parameters.AddWithValue("a", application);
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Upserts every table's rows and moves the checkpoint, all or nothing.</summary>
@@ -63,12 +59,17 @@ public sealed class PostgresTableSink(string connectionString, string applicatio
                 await UpsertAsync(conn, tx, output, schema, rows, ct).ConfigureAwait(false);
         }
         await using (var cmd = new NpgsqlCommand(
-            $"INSERT INTO {CheckpointTable} (application, state, updated_at) VALUES (@a, @s, now()) " +
-            "ON CONFLICT (application) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at", conn, tx))
+            $"INSERT INTO {CheckpointTable} AS c (application, created, epoch, state, updated_at) VALUES (@a, @c, @e, @s, now()) " +
+            "ON CONFLICT (application) DO UPDATE SET created = EXCLUDED.created, epoch = EXCLUDED.epoch, state = EXCLUDED.state, updated_at = EXCLUDED.updated_at " +
+            "WHERE c.created <> EXCLUDED.created OR c.epoch <= EXCLUDED.epoch", conn, tx))
         {
             cmd.Parameters.AddWithValue("a", application);
+            cmd.Parameters.AddWithValue("c", created);
+            cmd.Parameters.AddWithValue("e", epoch);
             cmd.Parameters.AddWithValue("s", checkpoint);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            // Nothing written: a replica with a newer epoch holds the application; the upserts roll back with the transaction.
+            if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0)
+                throw new LeaseLostException($"Application {application} is committed by a newer holder than epoch {epoch}.");
         }
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }

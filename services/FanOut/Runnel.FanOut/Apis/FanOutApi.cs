@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Runnel.Gateway;
 using Runnel.ServiceDefaults;
 
 namespace Runnel.FanOut.Apis;
@@ -23,7 +24,7 @@ public static class FanOutApi
     {
         var group = app.MapGroup(Prefix).WithTags("FanOut");
         group.MapGet("/status", GetStatus).WithName("GetFanOutStatus");
-        group.MapPost("/kinesis", FanOutKinesisApi.HandleRouteAsync).ExcludeFromDescription();
+        app.MapAwsOperationsRoute<FanOutKinesisApi>();
         return app;
     }
 

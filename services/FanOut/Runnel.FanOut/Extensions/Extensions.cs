@@ -5,6 +5,7 @@ using Runnel.FanOut.Apis;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.Mappings;
 using Runnel.FanOut.Subscriptions;
+using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ShardStore.Client;
@@ -52,7 +53,7 @@ public static class Extensions
             sp.GetService<RedisSubscriptionSlots>(),
             sp.GetService<ILogger<SubscriptionManager>>()));
         builder.Services.AddSingleton<ShardSubscriber>();
-        builder.Services.AddSingleton<FanOutKinesisApi>();
+        builder.Services.AddAwsOperations<FanOutKinesisApi>();
         builder.Services.AddSingleton(new FanOutStartTime(TimeProvider.System.GetUtcNow()));
         builder.AddEventSourceMappings();
         builder.AddRunnelDependencyChecks();

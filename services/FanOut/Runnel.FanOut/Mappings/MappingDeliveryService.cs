@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.Leases;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults;
@@ -50,7 +51,6 @@ public sealed class MappingDeliveryService(
     /// <summary>Unique per process: a restarted replica must not mistake its predecessor's leases for its own.</summary>
     public string Owner { get; } = $"{identity.NodeName}/{Guid.NewGuid():N}";
 
-    private string WorkerRow => WorkerPrefix + Owner;
 
     /// <summary>The (mapping, shard) leases this replica delivered at its last scan.</summary>
     public IReadOnlyList<(string Uuid, int Shard)> HeldLeases => _held;
@@ -110,8 +110,7 @@ public sealed class MappingDeliveryService(
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await using var db = await dbFactory.CreateDbContextAsync(timeout.Token).ConfigureAwait(false);
-            await db.Leases.Where(l => l.ApplicationName == WorkerRow && l.StreamId == 0 && l.ShardIndex == 0)
-                .ExecuteDeleteAsync(timeout.Token).ConfigureAwait(false);
+            await LeaseTable.WithdrawAsync(db, WorkerPrefix, Owner, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -168,31 +167,10 @@ public sealed class MappingDeliveryService(
     /// </summary>
     private async Task<IReadOnlyList<string>> AnnounceAsync(MetadataDbContext db, DateTimeOffset now, CancellationToken ct)
     {
-        var expires = now + _options.WorkerExpiry;
-        var updated = await db.Leases.Where(l => l.ApplicationName == WorkerRow && l.StreamId == 0 && l.ShardIndex == 0)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.LeaseExpiresAt, expires).SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1), ct)
-            .ConfigureAwait(false);
-        if (updated == 0)
-        {
-            db.Leases.Add(new LeaseEntity { ApplicationName = WorkerRow, StreamId = 0, ShardIndex = 0, LeaseOwner = Owner, LeaseCounter = 1, LeaseExpiresAt = expires });
-            try
-            {
-                await db.SaveChangesAsync(ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                db.ChangeTracker.Clear();
-            }
-        }
-        if (now - _lastCleanup > TimeSpan.FromMinutes(1))
-        {
+        var cleanup = now - _lastCleanup > TimeSpan.FromMinutes(1);
+        if (cleanup)
             _lastCleanup = now;
-            var gone = now - TimeSpan.FromHours(1);
-            await db.Leases.Where(l => l.ApplicationName.StartsWith(WorkerPrefix) && l.LeaseExpiresAt < gone).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-        }
-        var live = await db.Leases.AsNoTracking().Where(l => l.ApplicationName.StartsWith(WorkerPrefix) && l.LeaseExpiresAt > now)
-            .Select(l => l.LeaseOwner).ToListAsync(ct).ConfigureAwait(false);
-        return [.. live.OfType<string>()];
+        return await LeaseTable.AnnounceAsync(db, WorkerPrefix, Owner, _options.WorkerExpiry, now, cleanup, ct).ConfigureAwait(false);
     }
 
     /// <summary>Adds lease rows for shards of the mapping's stream that have none (children of a resharding).</summary>
@@ -282,34 +260,9 @@ public sealed class MappingDeliveryService(
         MetadataDbContext db, EventSourceMappingEntity m, StreamEntity stream, LeaseView lease, string? victim, DateTimeOffset now, CancellationToken ct)
     {
         var duration = TimeSpan.FromSeconds(_options.LeaseSeconds);
-        var row = db.Leases.Where(l => l.ApplicationName == lease.Application && l.StreamId == lease.StreamId && l.ShardIndex == lease.ShardIndex);
-        var counter = lease.Counter;
-        // A busy victim bumps the counter with every checkpoint, so a steal that lost only to that reads the counter
-        // again and retries (a few times); one that finds another owner gives up.
-        for (var attempt = 1; ; attempt++)
-        {
-            var expected = counter;
-            var query = row.Where(l => l.LeaseCounter == expected);
-            if (victim is not null)
-                query = query.Where(l => l.LeaseOwner == victim);
-            var taken = await query.ExecuteUpdateAsync(s => s
-                .SetProperty(l => l.LeaseOwner, Owner)
-                .SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1)
-                .SetProperty(l => l.LeaseExpiresAt, now + duration), ct).ConfigureAwait(false);
-            if (taken == 1)
-                break;
-            if (victim is null || attempt == 5)
-                return false;
-            var current = await row.AsNoTracking().Select(l => new { l.LeaseOwner, l.LeaseCounter }).FirstOrDefaultAsync(ct).ConfigureAwait(false);
-            if (current is null || current.LeaseOwner != victim)
-                return false;
-            counter = current.LeaseCounter;
-        }
-        // The checkpoint is read after the take: the former owner can no longer move it (its writes are conditional on
-        // being the owner), so delivery starts right after the last record it finished.
-        var checkpoint = await db.Leases.AsNoTracking()
-            .Where(l => l.ApplicationName == lease.Application && l.StreamId == lease.StreamId && l.ShardIndex == lease.ShardIndex)
-            .Select(l => l.Checkpoint).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        var (taken, checkpoint) = await LeaseTable.TryTakeAsync(db, lease, Owner, victim, duration, now, ct).ConfigureAwait(false);
+        if (!taken)
+            return false;
         var keeper = new LeaseKeeper(dbFactory, lease.Application, lease.StreamId, lease.ShardIndex, Owner, duration, time);
         if (MappingLeases.NextOrdinal(checkpoint) is not { } start)
         {
@@ -333,7 +286,7 @@ public sealed class MappingDeliveryService(
         var ct = stop.Token;
         var m = context.Mapping;
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var renewal = RenewAsync(keeper, stop, renewing.Token);
+        var renewal = keeper.RenewWhileHeldAsync(stop, _logger, renewing.Token);
         var delivery = new ShardDelivery(context, dbFactory, locator, clients.CreateClient(HttpClientName), destination, metrics, _options,
             result => _ = ReportAsync(m.Uuid, result), time, loggers.CreateLogger<ShardDelivery>());
         try
@@ -373,41 +326,6 @@ public sealed class MappingDeliveryService(
                 _logger.LogDebug(e, "Releasing the lease of {Mapping} on {Shard} failed; it expires instead", m.Uuid, context.Source.ShardId);
             }
             signal.Pulse();
-        }
-    }
-
-    private async Task RenewAsync(LeaseKeeper keeper, CancellationTokenSource stop, CancellationToken ct)
-    {
-        var duration = TimeSpan.FromSeconds(_options.LeaseSeconds);
-        var every = duration / 3;
-        var renewed = time.GetUtcNow();
-        while (!ct.IsCancellationRequested)
-        {
-            await Task.Delay(every, time, ct).ConfigureAwait(false);
-            try
-            {
-                var attempt = time.GetUtcNow();
-                await keeper.RenewAsync(ct).ConfigureAwait(false);
-                renewed = attempt;
-            }
-            catch (LeaseLostException)
-            {
-                await stop.CancelAsync().ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && e is not OperationCanceledException)
-            {
-                // The metadata store hiccuped: try again; the lease lasts three renewal periods. Once it has run out
-                // another replica may take it, so a replica cut off from the store stops delivering by its own clock,
-                // when its next attempt would come after the expiry.
-                _logger.LogDebug(e, "Lease renewal failed");
-                if (time.GetUtcNow() + every - renewed >= duration)
-                {
-                    _logger.LogWarning("Mapping lease of shard {Shard} could not be renewed; stopping its delivery before the lease runs out", keeper.ShardIndex);
-                    await stop.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-            }
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.Leases;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ShardStore.Client;

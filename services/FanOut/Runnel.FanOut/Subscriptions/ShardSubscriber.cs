@@ -7,9 +7,9 @@ using Runnel.Core.Hashing;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Core.Wire;
-using Runnel.FanOut.Apis;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.EventStream;
+using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ShardStore.Client;
 
@@ -351,7 +351,7 @@ public sealed class ShardSubscriber(
     internal static byte[] Event(string eventType, ReadOnlySpan<byte> payload, WireFormat format = WireFormat.Json) => EventStreamCodec.Encode(
     [
         EventHeader.String(":event-type", eventType),
-        EventHeader.String(":content-type", ConsumerWire.ContentType(format)),
+        EventHeader.String(":content-type", WireDocument.ContentType(format)),
         EventHeader.String(":message-type", "event"),
     ], payload);
 
@@ -364,7 +364,7 @@ public sealed class ShardSubscriber(
         return EventStreamCodec.Encode(
         [
             EventHeader.String(":exception-type", type.EndsWith("Exception", StringComparison.Ordinal) || type == ErrorTypes.InternalFailure ? type : type + "Exception"),
-            EventHeader.String(":content-type", format == WireFormat.Cbor ? ConsumerWire.CborContentType : "application/json"),
+            EventHeader.String(":content-type", format == WireFormat.Cbor ? WireDocument.CborContentType : "application/json"),
             EventHeader.String(":message-type", "exception"),
         ], w.Complete().Span);
     }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Errors;
 using Runnel.Core.Streams;
+using Runnel.Gateway;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Streams;
 using StackExchange.Redis;
@@ -84,7 +85,7 @@ internal static class CapacityExtensions
         catch (KinesisException e)
         {
             if (!http.Response.HasStarted)
-                await KinesisEndpoint.WriteErrorAsync(http, WireFormat.Json, e.Type, e.Message, e.StatusCode);
+                await AwsAnswers.WriteErrorAsync(http, WireFormat.Json, e.Type, e.Message, e.StatusCode);
         }
     }
 }

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Streams;
-using Runnel.FanOut.Apis;
+using Runnel.Gateway;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Capacity;
 using Runnel.Ingest.Operations;
@@ -53,11 +53,8 @@ public static class Extensions
         services.AddHostedService<ReshardRecoveryService>();
         builder.AddRunnelMessaging(x => x.AddConsumer<ReshardConsumer>(typeof(ReshardConsumerDefinition)));
         services.TryAddSingleton<KinesisEndpoint>();
-        services.TryAddSingleton<FanOutForwarder>();
-#pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.
-        // A subscription streams for up to 5 minutes and is not retried: no overall timeout, no resilience handlers.
-        services.AddHttpClient(FanOutForwarder.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
-#pragma warning restore EXTEXP0001
+        // Other services' operations on this port: in process when their modules are here, forwarded otherwise.
+        services.AddAwsGateway();
         services.Configure<KestrelServerOptions>(CleartextHttp2.Configure);
         services.AddHealthChecks().AddCheck<MetadataReadyCheck>("ingest-metadata", tags: ["ready"]);
         // Two Information lines per request from the hosting layer would cost more than a PutRecord itself;
@@ -75,10 +72,29 @@ public static class Extensions
         app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
         // Lambda's event-source-mapping API belongs to FanOut: mapped by its module when it is in this process
         // (Standalone), forwarded to the FanOut service otherwise.
-        if (app.Services.GetService<FanOutKinesisApi>() is null)
+        var table = app.Services.GetRequiredService<AwsOperationTable>();
+        if (!table.IsLocal(AwsServices.FanOut))
         {
-            var forwarder = app.Services.GetRequiredService<FanOutForwarder>();
-            app.MapMethods("/2015-03-31/event-source-mappings/{**rest}", ["GET", "POST", "PUT", "DELETE"], forwarder.ForwardRequestAsync);
+            app.MapMethods("/2015-03-31/event-source-mappings/{**rest}", ["GET", "POST", "PUT", "DELETE"], async (HttpContext http, IRequestAuthenticator authenticator) =>
+            {
+                if (table.Of(AwsServices.FanOut) is not RemoteAwsOperations fanOut)
+                {
+                    http.Response.StatusCode = 500;
+                    http.Response.Headers["x-amzn-ErrorType"] = "ServiceException";
+                    await http.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["Type"] = "Service", ["message"] = "Event source mappings need the FanOut service, which is not configured (FanOut:Address)." }, http.RequestAborted);
+                    return;
+                }
+                var (body, length) = await AwsGateway.ReadBodyAsync(http);
+                try
+                {
+                    var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+                    await fanOut.ForwardRestAsync(http, body.AsMemory(0, length), principal);
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(body);
+                }
+            });
         }
         app.MapCapacity();
         return app;

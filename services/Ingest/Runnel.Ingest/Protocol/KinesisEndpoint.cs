@@ -1,8 +1,6 @@
 using System.Buffers;
-using System.Formats.Cbor;
-using System.Text.Json;
 using Runnel.Core.Errors;
-using Runnel.FanOut.Apis;
+using Runnel.Gateway;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
 
@@ -22,7 +20,7 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 
     public WireWriter Writer(int initialCapacity = 512) => new(Format, initialCapacity);
 
-    public Task RespondAsync(WireWriter writer) => KinesisEndpoint.WriteBodyAsync(Http, Format, writer.Complete(), 200);
+    public Task RespondAsync(WireWriter writer) => AwsAnswers.WriteBodyAsync(Http, Format, writer.Complete(), 200);
 
     /// <summary>
     /// Starts a 200 answer of unknown length (chunked on HTTP/1.1) and returns a JSON writer into the response body;
@@ -32,7 +30,7 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
     {
         var response = Http.Response;
         response.StatusCode = 200;
-        response.ContentType = Http.Items[typeof(WireFormat)] as string ?? KinesisEndpoint.JsonContentType;
+        response.ContentType = AwsAnswers.ContentTypeOf(Http, WireFormat.Json);
         return new WireWriter(response.BodyWriter);
     }
 
@@ -53,113 +51,45 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 }
 
 /// <summary>
-/// <c>POST /</c>: the Kinesis JSON 1.1 / CBOR 1.1 protocol. Picks the operation from
-/// <c>X-Amz-Target</c>, authenticates, and answers errors in the service's shape: a status, the
+/// <c>POST /</c>: the public port's AWS JSON 1.1 / CBOR 1.1 front door. Kinesis's own operations are run here on
+/// the data path's pooled buffers; every other target (Kinesis's consumer operations, Firehose, Analytics) goes
+/// through the <see cref="AwsOperationTable"/> to its service, in process or forwarded. Both authenticate through
+/// <see cref="IRequestAuthenticator"/> and answer errors in the service's shape: a status, the
 /// <c>x-amzn-ErrorType</c> header and a body with <c>__type</c> and <c>message</c>.
 /// </summary>
-internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator authenticator, ILogger<KinesisEndpoint> logger)
+internal sealed class KinesisEndpoint(KinesisApi api, AwsOperationTable operations, IRequestAuthenticator authenticator, ILogger<KinesisEndpoint> logger)
 {
-    private const string TargetPrefix = "Kinesis_20131202.";
-    public const string JsonContentType = "application/x-amz-json-1.1";
-    public const string CborContentType = "application/x-amz-cbor-1.1";
-
-    /// <summary>
-    /// Largest accepted body: a 10 MiB PutRecords batch is about 14 MiB once base64-encoded, and a
-    /// single record may be 10 MiB (UpdateMaxRecordSize), so 20 MiB leaves room for the envelope.
-    /// </summary>
-    public const int MaxBodyBytes = 20 * 1024 * 1024;
+    private const string TargetPrefix = AwsServices.KinesisPrefix;
 
     public async Task HandleAsync(HttpContext http)
     {
         http.Response.Headers["x-amzn-RequestId"] = RequestIds.Next();
-        var (format, contentType) = FormatOf(http.Request.ContentType);
-        // The answer repeats the request's media type; only the less common spellings need remembering.
-        if (!ReferenceEquals(contentType, JsonContentType) && !ReferenceEquals(contentType, CborContentType))
-            http.Items[typeof(WireFormat)] = contentType;
+        var (format, contentType) = WireDocument.Detect(http.Request.ContentType);
+        AwsAnswers.RememberContentType(http, contentType);
+        var target = http.Request.Headers["X-Amz-Target"].ToString();
+        var operation = OperationOf(target);
+        if (operation is null || !KinesisApi.IsKnown(operation))
+        {
+            var handler = operations.Find(target, out var name);
+            if (handler is not null)
+            {
+                await AwsGateway.InvokeAsync(http, handler, name, format, body => authenticator.AuthenticateAsync(http, body, http.RequestAborted), logger);
+                return;
+            }
+            await AwsAnswers.WriteErrorAsync(http, format, ErrorTypes.UnknownOperation,
+                operation is null ? "Missing or unknown X-Amz-Target." : $"Operation {operation} is not supported.", 400);
+            return;
+        }
         byte[]? body = null;
         try
         {
-            var operation = OperationOf(http.Request.Headers["X-Amz-Target"].ToString());
-            if (operation is not null && FanOutKinesisApi.Handles(operation))
+            await AwsGateway.GuardAsync(http, format, operation, logger, async () =>
             {
-                await HandleConsumerOperationAsync(http, operation, format);
-                return;
-            }
-            if (operation is null || !KinesisApi.IsKnown(operation))
-                throw new KinesisException(ErrorTypes.UnknownOperation, operation is null ? "Missing or unknown X-Amz-Target." : $"Operation {operation} is not supported.");
-            var length = 0;
-            (body, length) = await ReadBodyAsync(http);
-            var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
-            var call = new ApiCall(http, body, length, format, principal);
-            try
-            {
-                await api.DispatchAsync(operation, call);
-            }
-            catch (Exception e) when (e is JsonException or CborContentException or FormatException
-                || (e is InvalidOperationException && e.Source == "System.Formats.Cbor"))
-            {
-                throw KinesisException.Serialization(e is JsonException ? "Malformed JSON request body." : "Malformed CBOR request body.");
-            }
-        }
-        catch (KinesisException e)
-        {
-            if (!http.Response.HasStarted)
-                await WriteErrorAsync(http, format, e.Type, e.Message, e.StatusCode);
-        }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
-        {
-            // The client went away; there is nobody to answer.
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Unhandled fault in {Target}", http.Request.Headers["X-Amz-Target"].ToString());
-            if (!http.Response.HasStarted)
-                await WriteErrorAsync(http, format, ErrorTypes.InternalFailure, "Internal service failure.", 500);
-        }
-        finally
-        {
-            if (body is not null)
-                ArrayPool<byte>.Shared.Return(body);
-        }
-    }
-
-    /// <summary>
-    /// The five consumer operations belong to FanOut. When its module runs in this process (Standalone) it is called
-    /// directly; otherwise <c>FanOut:Address</c> names the FanOut service and the request is forwarded as it came,
-    /// the answer (an event stream for SubscribeToShard) streamed back. JSON 1.1 and CBOR 1.1 are both served.
-    /// </summary>
-    private async Task HandleConsumerOperationAsync(HttpContext http, string operation, WireFormat format)
-    {
-        byte[]? body = null;
-        try
-        {
-            var length = 0;
-            (body, length) = await ReadBodyAsync(http);
-            await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
-            var local = http.RequestServices.GetService<FanOutKinesisApi>();
-            if (local is not null)
-            {
-                await local.HandleAsync(operation, body.AsMemory(0, length), http, format);
-                return;
-            }
-            var forwarder = http.RequestServices.GetService<FanOutForwarder>();
-            if (forwarder is null || !forwarder.IsConfigured)
-                throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {operation} needs the FanOut service, which is not configured (FanOut:Address).");
-            await forwarder.ForwardAsync(http, body.AsMemory(0, length), format == WireFormat.Cbor ? KinesisEndpoint.CborContentType : KinesisEndpoint.JsonContentType);
-        }
-        catch (KinesisException e)
-        {
-            if (!http.Response.HasStarted)
-                await WriteErrorAsync(http, format, e.Type, e.Message, e.StatusCode);
-        }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
-        {
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Unhandled fault in {Operation}", operation);
-            if (!http.Response.HasStarted)
-                await WriteErrorAsync(http, format, ErrorTypes.InternalFailure, "Internal service failure.", 500);
+                var length = 0;
+                (body, length) = await AwsGateway.ReadBodyAsync(http);
+                var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+                await api.DispatchAsync(operation, new ApiCall(http, body, length, format, principal));
+            });
         }
         finally
         {
@@ -185,80 +115,5 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
             "GetShardIterator" => "GetShardIterator",
             _ => name.ToString(),
         };
-    }
-
-    private static (WireFormat, string) FormatOf(string? contentType)
-    {
-        var media = (contentType ?? "").AsSpan();
-        var semicolon = media.IndexOf(';');
-        if (semicolon >= 0)
-            media = media[..semicolon];
-        media = media.Trim();
-        if (media.Equals(CborContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Cbor, CborContentType);
-        if (media.Equals("application/json", StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Json, "application/json");
-        if (media.Equals("application/x-amz-json-1.0", StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Json, "application/x-amz-json-1.0");
-        return (WireFormat.Json, JsonContentType);
-    }
-
-    /// <summary>Reads the whole body into one pooled array (the caller returns it).</summary>
-    private static async Task<(byte[], int)> ReadBodyAsync(HttpContext http)
-    {
-        var declared = http.Request.ContentLength;
-        if (declared > MaxBodyBytes)
-            throw new KinesisException(ErrorTypes.Serialization, $"The request body exceeds {MaxBodyBytes} bytes.", 413);
-        var buffer = ArrayPool<byte>.Shared.Rent(declared is > 0 ? (int)declared.Value : 4096);
-        var length = 0;
-        var reader = http.Request.BodyReader;
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync(http.RequestAborted);
-                var data = result.Buffer;
-                if (length + data.Length > MaxBodyBytes)
-                    throw new KinesisException(ErrorTypes.Serialization, $"The request body exceeds {MaxBodyBytes} bytes.", 413);
-                if (length + data.Length > buffer.Length)
-                {
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Max(buffer.Length * 2L, length + data.Length));
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-                data.CopyTo(buffer.AsSpan(length));
-                length += (int)data.Length;
-                reader.AdvanceTo(data.End);
-                if (result.IsCompleted)
-                    break;
-            }
-            return (buffer, length);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-    }
-
-    internal static async Task WriteErrorAsync(HttpContext http, WireFormat format, string type, string message, int status)
-    {
-        http.Response.Headers["x-amzn-ErrorType"] = type;
-        using var writer = new WireWriter(format, 256);
-        writer.StartObject();
-        writer.String("__type", type);
-        writer.String("message", message);
-        writer.EndObject();
-        await WriteBodyAsync(http, format, writer.Complete(), status);
-    }
-
-    internal static async Task WriteBodyAsync(HttpContext http, WireFormat format, ReadOnlyMemory<byte> bytes, int status)
-    {
-        var response = http.Response;
-        response.StatusCode = status;
-        response.ContentType = http.Items[typeof(WireFormat)] as string ?? (format == WireFormat.Cbor ? CborContentType : JsonContentType);
-        response.ContentLength = bytes.Length;
-        await response.BodyWriter.WriteAsync(bytes, http.RequestAborted);
     }
 }

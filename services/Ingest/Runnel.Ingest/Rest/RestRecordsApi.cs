@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Runnel.Core.Errors;
 using Runnel.Core.Streams;
+using Runnel.Gateway;
 using Runnel.Ingest.Operations;
 using Runnel.Ingest.Protocol;
 
@@ -44,7 +45,7 @@ internal static class RestRecordsApi
         catch (KinesisException e)
         {
             if (!http.Response.HasStarted)
-                await KinesisEndpoint.WriteErrorAsync(http, WireFormat.Json, e.Type, e.Message, e.StatusCode);
+                await AwsAnswers.WriteErrorAsync(http, WireFormat.Json, e.Type, e.Message, e.StatusCode);
         }
     }
 
@@ -131,7 +132,7 @@ internal static class RestRecordsApi
                 }
                 json.WriteEndArray();
             }
-            await KinesisEndpoint.WriteBodyAsync(http, WireFormat.Json, buffer.WrittenMemory, 200);
+            await AwsAnswers.WriteBodyAsync(http, WireFormat.Json, buffer.WrittenMemory, 200);
         }
         finally
         {

@@ -1,12 +1,12 @@
 using System.Formats.Cbor;
 using Runnel.Core.Errors;
 using Runnel.Core.Wire;
-using Runnel.FanOut.Apis;
+using Runnel.Gateway;
 
 namespace Runnel.FanOut.Tests;
 
 /// <summary>CBOR requests read as their JSON equivalent, and answers written in either format.</summary>
-public sealed class ConsumerWireTests
+public sealed class WireDocumentTests
 {
     private static byte[] Cbor(Action<CborWriter> members)
     {
@@ -40,7 +40,7 @@ public sealed class ConsumerWireTests
             w.WriteTextString("Max");
             w.WriteInt32(7);
         });
-        using var doc = ConsumerWire.Parse(body, WireFormat.Cbor);
+        using var doc = WireDocument.Parse(body, WireFormat.Cbor);
         var q = doc.RootElement;
         Assert.Equal("shardId-000000000000", q.GetProperty("ShardId").GetString());
         Assert.Equal(1_700_000_000.25, q.GetProperty("StartingPosition").GetProperty("Timestamp").GetDouble());
@@ -55,7 +55,7 @@ public sealed class ConsumerWireTests
     [InlineData(new byte[] { 0xA0, 0xA0 })]       // two root values
     public void Malformed_cbor_is_a_SerializationException(byte[] body)
     {
-        var e = Assert.Throws<KinesisException>(() => ConsumerWire.Parse(body, WireFormat.Cbor));
+        var e = Assert.Throws<KinesisException>(() => WireDocument.Parse(body, WireFormat.Cbor));
         Assert.Equal(ErrorTypes.Serialization, e.Type);
     }
 
@@ -82,7 +82,7 @@ public sealed class ConsumerWireTests
         r.ReadEndMap();
 
         Assert.Equal("""{"At":1700000000.25,"Data":"CQg="}""", System.Text.Encoding.UTF8.GetString(Write(WireFormat.Json)));
-        Assert.Equal(WireFormat.Cbor, ConsumerWire.FormatOf("application/x-amz-cbor-1.1; charset=utf-8"));
-        Assert.Equal(WireFormat.Json, ConsumerWire.FormatOf(null));
+        Assert.Equal(WireFormat.Cbor, WireDocument.FormatOf("application/x-amz-cbor-1.1; charset=utf-8"));
+        Assert.Equal(WireFormat.Json, WireDocument.FormatOf(null));
     }
 }

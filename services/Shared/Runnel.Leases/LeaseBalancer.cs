@@ -1,6 +1,6 @@
-namespace Runnel.FanOut.Mappings;
+namespace Runnel.Leases;
 
-/// <summary>A (mapping, shard) lease as the balancer sees it: which row, who holds it and until when.</summary>
+/// <summary>A (work item, shard) lease as the balancer sees it: which row, who holds it and until when.</summary>
 public sealed record LeaseView(string Application, long StreamId, int ShardIndex, string? Owner, long Counter, DateTimeOffset? ExpiresAt)
 {
     public bool IsHeldAt(DateTimeOffset now) => Owner is not null && ExpiresAt > now;
@@ -13,7 +13,7 @@ public sealed record LeaseView(string Application, long StreamId, int ShardIndex
 public sealed record BalancePlan(int Workers, int Target, int Held, IReadOnlyList<LeaseView> Take, LeaseView? Steal, string? Victim);
 
 /// <summary>
-/// Fair sharing of leases between the replicas that deliver, as the Kinesis Client Library's lease taker does. Every
+/// Fair sharing of leases between the replicas that do a kind of work, as the Kinesis Client Library's lease taker does. Every
 /// replica computes the same share, <c>ceil(leases / live workers)</c>, where the live workers are those that announced
 /// themselves recently plus every owner of an unexpired lease (a replica of an older version that does not announce
 /// itself still counts). A replica takes free or expired leases only up to its share. When it is still below its share
@@ -23,7 +23,7 @@ public sealed record BalancePlan(int Workers, int Target, int Held, IReadOnlyLis
 /// </summary>
 public static class LeaseBalancer
 {
-    /// <param name="leases">Leases that can be delivered now: mapping enabled, shard not finished, parents finished.</param>
+    /// <param name="leases">Leases that can be worked on now (for a shard: not finished, parents finished).</param>
     /// <param name="liveWorkers">Replicas that announced themselves within the worker expiry.</param>
     /// <param name="me">This replica's owner id.</param>
     /// <param name="now">The current time, against which lease expiries are compared.</param>
@@ -40,8 +40,9 @@ public static class LeaseBalancer
             return new BalancePlan(workers.Count, leases.Count, held, free, null, null);
 
         var target = (leases.Count + workers.Count - 1) / workers.Count;
-        // Per mapping, what this replica holds: free leases go first to the mappings it holds least of, so several
-        // mappings spread over the replicas too, not only their total.
+        // Per application (a mapping, a delivery stream, an SQL application), what this replica holds: free leases go first
+        // to the applications it holds least of, so several
+        // applications spread over the replicas too, not only their total.
         var mineByMapping = leases.Where(l => l.IsHeldAt(now) && l.Owner == me).GroupBy(l => l.Application).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var take = new List<LeaseView>();
         var remaining = free.OrderBy(l => l.Application, StringComparer.Ordinal).ThenBy(l => l.ShardIndex).ToList();

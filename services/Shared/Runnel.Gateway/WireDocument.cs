@@ -4,28 +4,48 @@ using System.Text.Json;
 using Runnel.Core.Errors;
 using Runnel.Core.Wire;
 
-namespace Runnel.FanOut.Apis;
+namespace Runnel.Gateway;
 
 /// <summary>
-/// Request parsing for the consumer operations in JSON 1.1 or CBOR 1.1 (answers are written with
+/// Request parsing for the AWS JSON-protocol operations in JSON 1.1 or CBOR 1.1 (answers are written with
 /// <see cref="WireWriter"/>). A CBOR request is turned into the equivalent JSON document so each operation has one
 /// parser; a CBOR timestamp is tag 1 over epoch milliseconds (the Kinesis quirk the SDKs read and write), the JSON form
 /// epoch seconds with a fraction.
 /// </summary>
-public static class ConsumerWire
+public static class WireDocument
 {
     public const string JsonContentType = "application/x-amz-json-1.1";
     public const string CborContentType = "application/x-amz-cbor-1.1";
+    public const string Json10ContentType = "application/x-amz-json-1.0";
+    public const string PlainJsonContentType = "application/json";
 
     /// <summary>An integer timestamp above this is milliseconds: 10^11 s is the year 5138, 10^11 ms is 1973.</summary>
     private const long MillisecondsThreshold = 100_000_000_000L;
 
     private const int MaxDepth = 32;
 
-    public static WireFormat FormatOf(string? contentType) =>
-        (contentType ?? "").Split(';')[0].Trim().Equals(CborContentType, StringComparison.OrdinalIgnoreCase)
-            ? WireFormat.Cbor
-            : WireFormat.Json;
+    public static WireFormat FormatOf(string? contentType) => Detect(contentType).Format;
+
+    /// <summary>
+    /// The request's wire format and the media type its answer repeats: CBOR 1.1, or JSON in one of the spellings
+    /// AWS clients send (JSON 1.1 when the header is absent or unknown). The returned strings are the constants, so
+    /// callers can compare by reference.
+    /// </summary>
+    public static (WireFormat Format, string ContentType) Detect(string? contentType)
+    {
+        var media = (contentType ?? "").AsSpan();
+        var semicolon = media.IndexOf(';');
+        if (semicolon >= 0)
+            media = media[..semicolon];
+        media = media.Trim();
+        if (media.Equals(CborContentType, StringComparison.OrdinalIgnoreCase))
+            return (WireFormat.Cbor, CborContentType);
+        if (media.Equals(PlainJsonContentType, StringComparison.OrdinalIgnoreCase))
+            return (WireFormat.Json, PlainJsonContentType);
+        if (media.Equals(Json10ContentType, StringComparison.OrdinalIgnoreCase))
+            return (WireFormat.Json, Json10ContentType);
+        return (WireFormat.Json, JsonContentType);
+    }
 
     public static string ContentType(WireFormat format) => format == WireFormat.Cbor ? CborContentType : JsonContentType;
 

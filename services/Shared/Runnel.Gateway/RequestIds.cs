@@ -1,12 +1,12 @@
 using System.Security.Cryptography;
 
-namespace Runnel.Ingest.Protocol;
+namespace Runnel.Gateway;
 
 /// <summary>
 /// Request ids in the UUID text form AWS uses: 64 random bits drawn once per process, then a counter. Unique within
 /// a process and, with overwhelming probability, across processes, without a random-number syscall per request.
 /// </summary>
-internal static class RequestIds
+public static class RequestIds
 {
     private static readonly ulong Prefix = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
     private static long _counter;

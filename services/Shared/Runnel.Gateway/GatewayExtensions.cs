@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+
+namespace Runnel.Gateway;
+
+public static class GatewayExtensions
+{
+    /// <summary>Registers the operation table and the forwarding client (the public endpoint's host calls this).</summary>
+    public static IServiceCollection AddAwsGateway(this IServiceCollection services)
+    {
+        services.TryAddSingleton<AwsOperationTable>();
+#pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.
+        // A forwarded SubscribeToShard streams for up to 5 minutes and no forwarded call is retried (it may not be
+        // idempotent): no overall timeout, no resilience handlers.
+        services.AddHttpClient(RemoteAwsOperations.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+        return services;
+    }
+
+    /// <summary>Registers a service's operations so the gateway in this process serves them.</summary>
+    public static IServiceCollection AddAwsOperations<THandler>(this IServiceCollection services) where THandler : class, IAwsOperations
+    {
+        services.TryAddSingleton<THandler>();
+        services.AddSingleton<IAwsOperations>(sp => sp.GetRequiredService<THandler>());
+        return services;
+    }
+
+    /// <summary>
+    /// The route a deployed gateway forwards this service's operations to (<see cref="AwsService.RoutePath"/>): the same
+    /// target header, media type and body as the public request, and the principal the gateway authenticated.
+    /// </summary>
+    public static IEndpointConventionBuilder MapAwsOperationsRoute<THandler>(this IEndpointRouteBuilder app) where THandler : class, IAwsOperations
+    {
+        var handler = app.ServiceProvider.GetRequiredService<THandler>();
+        var service = AwsServices.Named(handler.Service);
+        var logger = app.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(GatewayExtensions).FullName!);
+        return app.MapPost(service.RoutePath, (HttpContext http) =>
+        {
+            http.Response.Headers["x-amzn-RequestId"] = RequestIds.Next();
+            var (format, contentType) = WireDocument.Detect(http.Request.ContentType);
+            AwsAnswers.RememberContentType(http, contentType);
+            var target = http.Request.Headers["X-Amz-Target"].ToString();
+            var operation = target.StartsWith(handler.TargetPrefix, StringComparison.Ordinal) ? target[handler.TargetPrefix.Length..] : "";
+            if (!handler.Handles(operation))
+                return AwsAnswers.WriteErrorAsync(http, format, Core.Errors.ErrorTypes.UnknownOperation, $"Operation {operation} is not supported.", 400);
+            var principal = http.Request.Headers[AwsGateway.PrincipalHeader].ToString() is { Length: > 0 } p ? p : "anonymous";
+            return AwsGateway.InvokeAsync(http, handler, operation, format, _ => ValueTask.FromResult(principal), logger);
+        }).ExcludeFromDescription();
+    }
+}
