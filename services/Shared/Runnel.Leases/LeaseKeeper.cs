@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
 using Runnel.Metadata;
 
 namespace Runnel.Leases;
@@ -27,6 +28,43 @@ public sealed class LeaseKeeper(IDbContextFactory<MetadataDbContext> dbFactory, 
         await db.Leases.Where(l => l.ApplicationName == application && l.StreamId == streamId && l.ShardIndex == shardIndex && l.LeaseOwner == owner)
             .ExecuteUpdateAsync(s => s.SetProperty(l => l.LeaseOwner, (string?)null).SetProperty(l => l.LeaseExpiresAt, (DateTimeOffset?)null), ct)
             .ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Renews every third of the lease duration until <paramref name="ct"/> ends. Cancels <paramref name="stop"/> when
+    /// the lease is lost, or when the metadata store failed so long that the next attempt would come after the expiry:
+    /// another replica may take the lease then, so a holder cut off from the store stops working by its own clock.
+    /// </summary>
+    public async Task RenewWhileHeldAsync(CancellationTokenSource stop, ILogger logger, CancellationToken ct)
+    {
+        var every = duration / 3;
+        var renewed = time.GetUtcNow();
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(every, time, ct).ConfigureAwait(false);
+            try
+            {
+                var attempt = time.GetUtcNow();
+                await RenewAsync(ct).ConfigureAwait(false);
+                renewed = attempt;
+            }
+            catch (LeaseLostException)
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && e is not OperationCanceledException)
+            {
+                // A hiccup of the store: try again; the lease lasts three renewal periods.
+                logger.LogDebug(e, "Lease renewal failed");
+                if (time.GetUtcNow() + every - renewed >= duration)
+                {
+                    logger.LogWarning("Lease {Application} on shard {Shard} could not be renewed; stopping before it runs out", application, shardIndex);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
     }
 
     private async Task WriteAsync(string? checkpoint, CancellationToken ct)

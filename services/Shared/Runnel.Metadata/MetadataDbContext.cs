@@ -19,6 +19,8 @@ public abstract class MetadataDbContext(DbContextOptions options) : DbContext(op
     public DbSet<EventSourceMappingEntity> EventSourceMappings => Set<EventSourceMappingEntity>();
     public DbSet<DeliveryStreamEntity> DeliveryStreams => Set<DeliveryStreamEntity>();
     public DbSet<DeliveryStreamTagEntity> DeliveryStreamTags => Set<DeliveryStreamTagEntity>();
+    public DbSet<AnalyticsApplicationEntity> AnalyticsApplications => Set<AnalyticsApplicationEntity>();
+    public DbSet<AnalyticsCheckpointEntity> AnalyticsCheckpoints => Set<AnalyticsCheckpointEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(MetadataDbContext).Assembly);

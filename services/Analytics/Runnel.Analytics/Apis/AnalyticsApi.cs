@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Runnel.Gateway;
 using Runnel.ServiceDefaults;
 
 namespace Runnel.Analytics.Apis;
@@ -23,6 +24,8 @@ public static class AnalyticsApi
     {
         var group = app.MapGroup(Prefix).WithTags("Analytics");
         group.MapGet("/status", GetStatus).WithName("GetAnalyticsStatus");
+        // Where a deployed gateway forwards KinesisAnalytics_20150814.* (Standalone calls the handler in process).
+        app.MapAwsOperationsRoute<AnalyticsOperations>();
         return app;
     }
 

@@ -1,5 +1,12 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Runnel.Analytics.Apis;
+using Runnel.Analytics.Applications;
+using Runnel.Analytics.Runner;
+using Runnel.Gateway;
+using Runnel.Metadata;
 using Runnel.ServiceDefaults;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.Analytics;
 
@@ -13,7 +20,20 @@ public static class Extensions
             .BindConfiguration(AnalyticsOptions.Section)
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        builder.Services.AddOptions<AnalyticsOptions>().Configure<IConfiguration>((o, c) =>
+        {
+            o.Region = c["Runnel:Region"] ?? o.Region;
+            o.AccountId = c["Runnel:AccountId"] ?? o.AccountId;
+        });
+        if (!builder.Services.Any(d => d.ServiceType == typeof(IDbContextFactory<MetadataDbContext>)))
+            builder.Services.AddRunnelMetadata(builder.Configuration);
+        builder.Services.AddShardStoreClient(builder.Configuration);
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new AnalyticsStartTime(TimeProvider.System.GetUtcNow()));
+        builder.Services.AddSingleton<ApplicationCatalog>();
+        builder.Services.AddAwsOperations<AnalyticsOperations>();
+        builder.Services.AddSingleton<AnalyticsRunner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AnalyticsRunner>());
         builder.AddRunnelDependencyChecks();
         return builder;
     }

@@ -286,7 +286,7 @@ public sealed class MappingDeliveryService(
         var ct = stop.Token;
         var m = context.Mapping;
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var renewal = RenewAsync(keeper, stop, renewing.Token);
+        var renewal = keeper.RenewWhileHeldAsync(stop, _logger, renewing.Token);
         var delivery = new ShardDelivery(context, dbFactory, locator, clients.CreateClient(HttpClientName), destination, metrics, _options,
             result => _ = ReportAsync(m.Uuid, result), time, loggers.CreateLogger<ShardDelivery>());
         try
@@ -326,41 +326,6 @@ public sealed class MappingDeliveryService(
                 _logger.LogDebug(e, "Releasing the lease of {Mapping} on {Shard} failed; it expires instead", m.Uuid, context.Source.ShardId);
             }
             signal.Pulse();
-        }
-    }
-
-    private async Task RenewAsync(LeaseKeeper keeper, CancellationTokenSource stop, CancellationToken ct)
-    {
-        var duration = TimeSpan.FromSeconds(_options.LeaseSeconds);
-        var every = duration / 3;
-        var renewed = time.GetUtcNow();
-        while (!ct.IsCancellationRequested)
-        {
-            await Task.Delay(every, time, ct).ConfigureAwait(false);
-            try
-            {
-                var attempt = time.GetUtcNow();
-                await keeper.RenewAsync(ct).ConfigureAwait(false);
-                renewed = attempt;
-            }
-            catch (LeaseLostException)
-            {
-                await stop.CancelAsync().ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && e is not OperationCanceledException)
-            {
-                // The metadata store hiccuped: try again; the lease lasts three renewal periods. Once it has run out
-                // another replica may take it, so a replica cut off from the store stops delivering by its own clock,
-                // when its next attempt would come after the expiry.
-                _logger.LogDebug(e, "Lease renewal failed");
-                if (time.GetUtcNow() + every - renewed >= duration)
-                {
-                    _logger.LogWarning("Mapping lease of shard {Shard} could not be renewed; stopping its delivery before the lease runs out", keeper.ShardIndex);
-                    await stop.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-            }
         }
     }
 

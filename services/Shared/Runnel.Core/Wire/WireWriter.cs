@@ -67,10 +67,7 @@ public sealed class WireWriter : IDisposable
     public void StartArray(string name)
     {
         Name(name);
-        if (_cbor is not null)
-            _cbor.WriteStartArray(null);
-        else
-            _json!.WriteStartArray();
+        StartArray();
     }
 
     public void EndArray()
@@ -79,6 +76,31 @@ public sealed class WireWriter : IDisposable
             _cbor.WriteEndArray();
         else
             _json!.WriteEndArray();
+    }
+
+    /// <summary>An array as an element of an enclosing array.</summary>
+    public void StartArray()
+    {
+        if (_cbor is not null)
+            _cbor.WriteStartArray(null);
+        else
+            _json!.WriteStartArray();
+    }
+
+    public void NumberValue(long value)
+    {
+        if (_cbor is not null)
+            _cbor.WriteInt64(value);
+        else
+            _json!.WriteNumberValue(value);
+    }
+
+    public void BooleanValue(bool value)
+    {
+        if (_cbor is not null)
+            _cbor.WriteBoolean(value);
+        else
+            _json!.WriteBooleanValue(value);
     }
 
     private void Name(string name)

@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Runnel.Analytics.Applications;
+using Runnel.Analytics.Sql;
+
+namespace Runnel.Analytics.Runner;
+
+/// <summary>
+/// Turns one stream record into rows of the input's in-application stream: ROWTIME and APPROXIMATE_ARRIVAL_TIME
+/// (both the record's arrival time, so a replay gives the same rows), then the RecordColumns. JSON maps each column
+/// by its JSONPath (<c>$.a.b</c>; no mapping means <c>$.NAME</c>); CSV splits rows and columns by the delimiters and
+/// maps columns by position. A record that does not map is skipped and counted.
+/// </summary>
+public sealed class RecordDecoder
+{
+    private readonly InputSchemaModel _schema;
+    private readonly string[][] _paths;
+
+    public RecordDecoder(InputSchemaModel schema)
+    {
+        _schema = schema;
+        _paths = [.. schema.Columns.Select(c => (c.Mapping ?? "$." + c.Name).TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))];
+    }
+
+    public long Failed { get; private set; }
+
+    public void Decode(ReadOnlyMemory<byte> data, long arrivalUnixMs, List<object?[]> rows)
+    {
+        var arrival = Values.FromUnixMs(arrivalUnixMs);
+        try
+        {
+            if (_schema.Format == "JSON")
+                DecodeJson(data, arrival, rows);
+            else
+                DecodeCsv(data, arrival, rows);
+        }
+        catch (Exception e) when (e is JsonException or SqlRuntimeException or InvalidOperationException or FormatException)
+        {
+            Failed++;
+        }
+    }
+
+    private void DecodeJson(ReadOnlyMemory<byte> data, DateTime arrival, List<object?[]> rows)
+    {
+        using var doc = JsonDocument.Parse(data);
+        var row = NewRow(arrival);
+        for (var i = 0; i < _paths.Length; i++)
+        {
+            var e = doc.RootElement;
+            var found = true;
+            foreach (var step in _paths[i])
+            {
+                if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(step, out e))
+                {
+                    found = false;
+                    break;
+                }
+            }
+            row[i + 2] = found ? Convert(e, _schema.Columns[i].Kind) : null;
+        }
+        rows.Add(row);
+    }
+
+    private object?[] NewRow(DateTime arrival)
+    {
+        var row = new object?[_schema.Columns.Count + 2];
+        row[0] = arrival;
+        row[1] = arrival;
+        return row;
+    }
+
+    private static object? Convert(JsonElement e, SqlKind kind) => e.ValueKind switch
+    {
+        JsonValueKind.Null or JsonValueKind.Undefined => null,
+        JsonValueKind.Number when kind == SqlKind.Integer && e.TryGetInt64(out var l) => l,
+        JsonValueKind.Number when kind == SqlKind.Double => e.GetDouble(),
+        JsonValueKind.Number when kind == SqlKind.Varchar => e.GetRawText(),
+        JsonValueKind.Number => Values.Coerce(e.GetDouble(), kind),
+        JsonValueKind.String => Values.Coerce(e.GetString(), kind),
+        JsonValueKind.True or JsonValueKind.False => Values.Coerce(e.GetBoolean(), kind),
+        _ => kind == SqlKind.Varchar ? e.GetRawText() : throw new SqlRuntimeException($"A JSON {e.ValueKind} does not map to a scalar column."),
+    };
+
+    private void DecodeCsv(ReadOnlyMemory<byte> data, DateTime arrival, List<object?[]> rows)
+    {
+        var text = Encoding.UTF8.GetString(data.Span);
+        foreach (var line in text.Split(_schema.RowDelimiter, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.TrimEnd('\r').Split(_schema.ColumnDelimiter);
+            var row = NewRow(arrival);
+            for (var i = 0; i < _schema.Columns.Count; i++)
+            {
+                var field = i < fields.Length ? fields[i] : null;
+                row[i + 2] = string.IsNullOrEmpty(field) && _schema.Columns[i].Kind != SqlKind.Varchar
+                    ? null
+                    : Values.Coerce(field, _schema.Columns[i].Kind);
+            }
+            rows.Add(row);
+        }
+    }
+
+    /// <summary>A row of an in-application stream as an output record: a JSON object of the visible columns, or CSV.</summary>
+    public static byte[] Encode(StreamSchema schema, object?[] row, string format)
+    {
+        if (format == "CSV")
+        {
+            var fields = new List<string>();
+            for (var i = schema.Hidden; i < schema.Columns.Count; i++)
+                fields.Add(row[i] switch { null => "", DateTime t => Values.FormatTimestamp(t), var v => (string)Values.Coerce(v, SqlKind.Varchar)! });
+            return Encoding.UTF8.GetBytes(string.Join(',', fields) + "\n");
+        }
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            for (var i = schema.Hidden; i < schema.Columns.Count; i++)
+            {
+                var name = schema.Columns[i].Name;
+                switch (row[i])
+                {
+                    case null:
+                        w.WriteNull(name);
+                        break;
+                    case long l:
+                        w.WriteNumber(name, l);
+                        break;
+                    case double d when double.IsFinite(d):
+                        w.WriteNumber(name, d);
+                        break;
+                    case double d:
+                        w.WriteString(name, d.ToString(CultureInfo.InvariantCulture));
+                        break;
+                    case bool b:
+                        w.WriteBoolean(name, b);
+                        break;
+                    case DateTime t:
+                        w.WriteString(name, Values.FormatTimestamp(t));
+                        break;
+                    case var v:
+                        w.WriteString(name, (string)Values.Coerce(v, SqlKind.Varchar)!);
+                        break;
+                }
+            }
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+}

@@ -1,0 +1,134 @@
+namespace Runnel.Analytics.Sql;
+
+/// <summary>The value kinds of the dialect. Values at run time are long, double, string, bool, DateTime (UTC) or null.</summary>
+public enum SqlKind
+{
+    Varchar,
+    Integer,
+    Double,
+    Boolean,
+    Timestamp,
+    Interval,
+    Any,
+}
+
+/// <summary>A column of an in-application stream; ROWTIME is column 0 of every stream.</summary>
+public sealed record SqlColumn(string Name, SqlKind Kind, string TypeText);
+
+internal abstract class Expr(Token at)
+{
+    public Token At { get; } = at;
+}
+
+internal sealed class LiteralExpr(Token at, object? value) : Expr(at)
+{
+    public object? Value { get; } = value;
+}
+
+internal sealed class ColumnExpr(Token at, string? qualifier, string name) : Expr(at)
+{
+    public string? Qualifier { get; } = qualifier;
+    public string Name { get; } = name;
+    /// <summary>Set by binding: the position in the source row.</summary>
+    public int Index { get; set; } = -1;
+}
+
+internal sealed class BinaryExpr(Token at, string op, Expr left, Expr right) : Expr(at)
+{
+    public string Op { get; } = op;
+    public Expr Left { get; } = left;
+    public Expr Right { get; } = right;
+}
+
+internal sealed class UnaryExpr(Token at, string op, Expr operand) : Expr(at)
+{
+    public string Op { get; } = op;
+    public Expr Operand { get; } = operand;
+}
+
+/// <summary>A function call; aggregates get an AggregateIndex when bound in a grouped query.</summary>
+internal sealed class CallExpr(Token at, string name, IReadOnlyList<Expr> args, bool star) : Expr(at)
+{
+    public string Name { get; } = name;
+    public IReadOnlyList<Expr> Args { get; } = args;
+    public bool Star { get; } = star;
+    public int AggregateIndex { get; set; } = -1;
+}
+
+/// <summary>FLOOR(x TO unit) and CEIL(x TO unit) on timestamps.</summary>
+internal sealed class TruncateExpr(Token at, Expr value, string unit, bool ceiling) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public string Unit { get; } = unit;
+    public bool Ceiling { get; } = ceiling;
+}
+
+/// <summary>STEP(x BY INTERVAL 'n' unit): x rounded down to a multiple of the interval.</summary>
+internal sealed class StepExpr(Token at, Expr value, TimeSpan width) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public TimeSpan Width { get; } = width;
+}
+
+internal sealed class CastExpr(Token at, Expr value, SqlKind kind) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public SqlKind Kind { get; } = kind;
+}
+
+internal sealed class CaseExpr(Token at, Expr? operand, IReadOnlyList<(Expr When, Expr Then)> whens, Expr? otherwise) : Expr(at)
+{
+    public Expr? Operand { get; } = operand;
+    public IReadOnlyList<(Expr When, Expr Then)> Whens { get; } = whens;
+    public Expr? Otherwise { get; } = otherwise;
+}
+
+internal sealed class IsNullExpr(Token at, Expr value, bool negated) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public bool Negated { get; } = negated;
+}
+
+/// <summary>LIKE and SIMILAR TO, both with % and _ wildcards.</summary>
+internal sealed class LikeExpr(Token at, Expr value, Expr pattern, bool negated) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public Expr Pattern { get; } = pattern;
+    public bool Negated { get; } = negated;
+}
+
+internal sealed class BetweenExpr(Token at, Expr value, Expr low, Expr high, bool negated) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public Expr Low { get; } = low;
+    public Expr High { get; } = high;
+    public bool Negated { get; } = negated;
+}
+
+internal sealed class InExpr(Token at, Expr value, IReadOnlyList<Expr> items, bool negated) : Expr(at)
+{
+    public Expr Value { get; } = value;
+    public IReadOnlyList<Expr> Items { get; } = items;
+    public bool Negated { get; } = negated;
+}
+
+internal sealed record SelectItem(Expr? Value, string? Alias, Token At)
+{
+    public bool IsStar => Value is null;
+}
+
+internal sealed record SelectStatement(
+    Token At,
+    IReadOnlyList<SelectItem> Items,
+    string From,
+    string? Alias,
+    Token FromAt,
+    Expr? Where,
+    IReadOnlyList<Expr> GroupBy,
+    Expr? Having);
+
+internal abstract record Statement(Token At);
+
+internal sealed record CreateStreamStatement(Token At, string Name, IReadOnlyList<SqlColumn> Columns) : Statement(At);
+
+internal sealed record CreatePumpStatement(Token At, string Name, string Target, Token TargetAt, IReadOnlyList<string>? TargetColumns, SelectStatement Select) : Statement(At);

@@ -1,0 +1,239 @@
+namespace Runnel.Analytics.Sql;
+
+/// <summary>A row emitted into an in-application stream: values in the stream's column order, ROWTIME first.</summary>
+public delegate void RowSink(string stream, object?[] row);
+
+/// <summary>
+/// Compiled application code: its in-application streams and the pumps between them. Rows of the source streams go in
+/// through <see cref="Insert"/>; every row any pump writes is handed to <see cref="Emitted"/> (the runner forwards the
+/// rows of streams that have an output) and to the pumps that read that stream. Not thread-safe: one runner feeds it.
+/// </summary>
+public sealed class SqlProgram
+{
+    private readonly Dictionary<string, StreamSchema> _streams;
+    private readonly Dictionary<string, List<Pump>> _readers;
+    private readonly List<Pump> _pumps;
+
+    private SqlProgram(Dictionary<string, StreamSchema> streams, List<Pump> pumps)
+    {
+        _streams = streams;
+        _pumps = pumps;
+        _readers = pumps.GroupBy(p => p.Source.Name).ToDictionary(g => g.Key, g => g.ToList());
+    }
+
+    public IReadOnlyDictionary<string, StreamSchema> Streams => _streams;
+
+    public RowSink? Emitted { get; set; }
+
+    /// <summary>Rows that arrived for a window that had already closed (dropped).</summary>
+    public long LateRows => _pumps.OfType<WindowPump>().Sum(p => p.LateRows);
+
+    /// <summary>Rows a pump could not evaluate (a value of the wrong kind), skipped.</summary>
+    public long ErrorRows => _pumps.Sum(p => p.ErrorRows);
+
+    /// <summary>
+    /// Parses and binds <paramref name="code"/> over the given source streams. Throws <see cref="SqlException"/> with the
+    /// line and column of the first problem.
+    /// </summary>
+    public static SqlProgram Compile(string code, IEnumerable<StreamSchema> sources)
+    {
+        var statements = Parser.ParseScript(code);
+        var streams = sources.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        foreach (var s in statements.OfType<CreateStreamStatement>())
+        {
+            if (streams.TryGetValue(s.Name, out var existing) && existing.IsSource)
+                throw new SqlException(s.At.Line, s.At.Column, $"Stream {s.Name} is the application's input stream and cannot be redefined.");
+            streams[s.Name] = new StreamSchema(s.Name, s.Columns, isSource: false);
+        }
+        var pumps = new List<Pump>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in statements.OfType<CreatePumpStatement>())
+        {
+            if (!names.Add(p.Name))
+                throw new SqlException(p.At.Line, p.At.Column, $"Pump {p.Name} is defined twice.");
+            pumps.Add(CompilePump(p, streams));
+        }
+        return new SqlProgram(streams, pumps);
+    }
+
+    private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams)
+    {
+        var select = p.Select;
+        if (!streams.TryGetValue(select.From, out var from))
+            throw new SqlException(select.FromAt.Line, select.FromAt.Column, $"Stream {select.From} does not exist.");
+        if (!streams.TryGetValue(p.Target, out var target))
+            throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Stream {p.Target} does not exist; create it with CREATE OR REPLACE STREAM.");
+        if (target.IsSource)
+            throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Stream {p.Target} is an input stream; pumps cannot write to it.");
+        if (target.Name == from.Name)
+            throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Pump {p.Name} reads and writes {p.Target}.");
+
+        var binder = new Binder(from, select.Alias);
+        var items = new List<Expr>();
+        foreach (var item in select.Items)
+        {
+            if (item.IsStar)
+            {
+                for (var i = from.Hidden; i < from.Columns.Count; i++)
+                    items.Add(new ColumnExpr(item.At, null, from.Columns[i].Name) { Index = i });
+                continue;
+            }
+            binder.Bind(item.Value!, allowAggregates: true);
+            items.Add(item.Value!);
+        }
+        if (select.Where is not null)
+            binder.Bind(select.Where, allowAggregates: false);
+
+        // Which target column each select item fills.
+        int[] slots;
+        if (p.TargetColumns is { } listed)
+        {
+            slots = new int[listed.Count];
+            for (var i = 0; i < listed.Count; i++)
+            {
+                slots[i] = target.IndexOf(listed[i]);
+                if (slots[i] < target.Hidden)
+                    throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Column {listed[i]} not found in stream {target.Name}.");
+            }
+        }
+        else
+        {
+            slots = Enumerable.Range(target.Hidden, target.Columns.Count - target.Hidden).ToArray();
+        }
+        if (slots.Length != items.Count)
+            throw new SqlException(select.At.Line, select.At.Column,
+                $"The query selects {items.Count} column{(items.Count == 1 ? "" : "s")} but {target.Name} takes {slots.Length}.");
+
+        var grouped = select.GroupBy.Count > 0 || binder.AggregateCalls.Count > 0;
+        if (!grouped)
+        {
+            if (select.Having is not null)
+                throw new SqlException(select.Having.At.Line, select.Having.At.Column, "HAVING needs GROUP BY.");
+            return new ProjectPump(p.Name, from, target, items, slots, select.Where);
+        }
+
+        var outside = new HashSet<int>(binder.ColumnsOutsideAggregates);
+        var groupBinder = new Binder(from, select.Alias);
+        foreach (var g in select.GroupBy)
+            groupBinder.Bind(g, allowAggregates: false);
+        if (select.Having is not null)
+            binder.Bind(select.Having, allowAggregates: true);
+        var grouping = groupBinder.ColumnsOutsideAggregates;
+        foreach (var index in binder.ColumnsOutsideAggregates)
+        {
+            // ROWTIME outside an aggregate stands for the window's end, which every row of a group shares.
+            if (index != 0 && !grouping.Contains(index))
+            {
+                var at = FindColumn(select, index) ?? select.At;
+                throw new SqlException(at.Line, at.Column, $"Column {from.Columns[index].Name} must appear in GROUP BY or inside an aggregate.");
+            }
+        }
+        _ = outside;
+        var window = select.GroupBy.FirstOrDefault(g => g is StepExpr or TruncateExpr)
+            ?? throw new SqlException(select.At.Line, select.At.Column,
+                "A streaming GROUP BY needs a window: group by STEP(<stream>.ROWTIME BY INTERVAL 'n' SECOND) or FLOOR(<stream>.ROWTIME TO MINUTE).");
+        var (time, width) = window switch
+        {
+            StepExpr s => (s.Value, s.Width),
+            TruncateExpr t when !t.Ceiling => (t.Value, Values.UnitLength(t.Unit)!.Value),
+            _ => throw new SqlException(window.At.Line, window.At.Column, "A window is STEP(... BY INTERVAL ...) or FLOOR(... TO unit)."),
+        };
+        return new WindowPump(p.Name, from, target, items, slots, select.Where, select.GroupBy, select.Having,
+            binder.AggregateCalls, window, time, width);
+    }
+
+    private static Token? FindColumn(SelectStatement select, int index)
+    {
+        Token? found = null;
+        void Walk(Expr? e, bool inAggregate)
+        {
+            switch (e)
+            {
+                case ColumnExpr c when c.Index == index && !inAggregate && found is null:
+                    found = c.At;
+                    break;
+                case BinaryExpr b:
+                    Walk(b.Left, inAggregate);
+                    Walk(b.Right, inAggregate);
+                    break;
+                case UnaryExpr u:
+                    Walk(u.Operand, inAggregate);
+                    break;
+                case CallExpr call:
+                    foreach (var a in call.Args)
+                        Walk(a, inAggregate || call.AggregateIndex >= 0);
+                    break;
+                case CastExpr c:
+                    Walk(c.Value, inAggregate);
+                    break;
+            }
+        }
+        foreach (var item in select.Items)
+            Walk(item.Value, false);
+        Walk(select.Having, false);
+        return found;
+    }
+
+    /// <summary>Declares the lanes (input shards) of a source stream; event-time windows wait for every lane.</summary>
+    public void SetLanes(string sourceStream, IEnumerable<int> lanes)
+    {
+        foreach (var pump in Readers(sourceStream).OfType<WindowPump>())
+            pump.SetLanes(lanes);
+    }
+
+    /// <summary>
+    /// Marks a lane idle (caught up and quiet for a while) or active again: an idle lane no longer holds event-time
+    /// windows open. Applies to every source stream.
+    /// </summary>
+    public void SetIdle(int lane, bool idle)
+    {
+        foreach (var pump in _pumps.OfType<WindowPump>().Where(p => p.Source.IsSource))
+            pump.SetIdle(lane, idle);
+        Drain();
+    }
+
+    /// <summary>Feeds one row of a source stream (ROWTIME at 0, APPROXIMATE_ARRIVAL_TIME at 1).</summary>
+    public void Insert(string sourceStream, int lane, object?[] row)
+    {
+        foreach (var pump in Readers(sourceStream))
+            pump.Process(lane, row, Emit);
+        Drain();
+    }
+
+    /// <summary>
+    /// Every source row up to <paramref name="rowtime"/> has been inserted: windows over ROWTIME that end at or before
+    /// it close now, even if no later row came (the runner calls this when every shard is caught up).
+    /// </summary>
+    public void AdvanceRowtime(DateTime rowtime)
+    {
+        foreach (var pump in _pumps.OfType<WindowPump>())
+            pump.AdvanceRowtime(rowtime, Emit);
+        Drain();
+    }
+
+    private readonly Queue<(string Stream, object?[] Row)> _pending = new();
+
+    private void Emit(string stream, object?[] row) => _pending.Enqueue((stream, row));
+
+    /// <summary>Delivers emitted rows breadth-first, so a chain of pumps never recurses deeply.</summary>
+    private void Drain()
+    {
+        while (_pending.TryDequeue(out var next))
+        {
+            Emitted?.Invoke(next.Stream, next.Row);
+            foreach (var pump in Readers(next.Stream))
+                pump.Process(0, next.Row, Emit);
+        }
+    }
+
+    private IReadOnlyList<Pump> Readers(string stream) => _readers.TryGetValue(stream, out var list) ? list : [];
+
+    /// <summary>The state of every window, as text that <see cref="RestoreState"/> takes back.</summary>
+    public string SaveState() => ProgramState.Save(_pumps.OfType<WindowPump>());
+
+    public void RestoreState(string? state)
+    {
+        if (!string.IsNullOrEmpty(state))
+            ProgramState.Restore(state, _pumps.OfType<WindowPump>().ToDictionary(p => p.Name));
+    }
+}

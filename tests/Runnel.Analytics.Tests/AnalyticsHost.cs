@@ -1,0 +1,145 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Runnel.TestKit;
+using Runnel.TestKit.Standalone;
+
+namespace Runnel.Analytics.Tests;
+
+/// <summary>An answer of the Analytics API: status, parsed body and the error type.</summary>
+public sealed record Reply(int Status, JsonElement Body, string? ErrorType)
+{
+    public string? Message => Body.ValueKind == JsonValueKind.Object && Body.TryGetProperty("message", out var m) ? m.GetString() : null;
+}
+
+/// <summary>
+/// Standalone on a real socket over a data folder the caller keeps (so a test can restart it on the same data), with
+/// a PostgreSQL database registered as the table output's database "dashboards" and a runner tuned for tests (scans
+/// every 200 ms, 3 s leases; event-time windows never give up on a quiet shard).
+/// </summary>
+public sealed class AnalyticsHost : IAsyncDisposable
+{
+    public const string Account = "000000000000";
+    public const string Database = "dashboards";
+
+    private readonly StartedStandalone _host;
+
+    private AnalyticsHost(StartedStandalone host)
+    {
+        _host = host;
+        Http = new HttpClient { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public HttpClient Http { get; }
+
+    public Uri Address => _host.Address;
+
+    /// <summary>The public endpoint, which serves <c>kinesisanalytics</c> as well as <c>kinesis</c>.</summary>
+    public string Endpoint => _host.Address.ToString().TrimEnd('/');
+
+    public IServiceProvider Services => _host.Services;
+
+    public static async Task<AnalyticsHost> StartAsync(string dataDirectory, string signingKey, string tableDatabase) =>
+        new(await StartedStandalone.StartAsync(
+        [
+            "--urls=http://127.0.0.1:0",
+            $"--Runnel:DataDirectory={dataDirectory}",
+            $"--Runnel:IteratorSigningKey={signingKey}",
+            "--Logging:LogLevel:Default=Warning",
+            "--Throttling:Enabled=false",
+            "--Analytics:ScanIntervalMilliseconds=200",
+            "--Analytics:CheckpointIntervalMilliseconds=200",
+            "--Analytics:IdleShardMilliseconds=3600000",
+            "--Analytics:LeaseSeconds=3",
+            $"--Analytics:Databases:{Database}={tableDatabase}",
+        ], cancellationToken: TestContext.Current.CancellationToken));
+
+    public static string NewSigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _host.DisposeAsync();
+    }
+
+    public static string StreamArn(string name) => $"arn:aws:kinesis:us-east-1:{Account}:stream/{name}";
+
+    public static string NewName(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
+
+    public Task<Reply> AnalyticsAsync(string operation, object request) => SendAsync("/", "KinesisAnalytics_20150814." + operation, request);
+
+    public async Task<JsonElement> AnalyticsOkAsync(string operation, object request)
+    {
+        var reply = await AnalyticsAsync(operation, request);
+        Assert.True(reply.Status == 200, $"{operation} answered {reply.Status} {reply.ErrorType}: {reply.Message}");
+        return reply.Body;
+    }
+
+    public async Task<JsonElement> KinesisAsync(string operation, object request)
+    {
+        var reply = await SendAsync("/", "Kinesis_20131202." + operation, request);
+        Assert.True(reply.Status == 200, $"{operation} answered {reply.Status} {reply.ErrorType}: {reply.Message}");
+        return reply.Body;
+    }
+
+    private async Task<Reply> SendAsync(string path, string target, object request)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(JsonSerializer.Serialize(request), Encoding.UTF8) };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-amz-json-1.1");
+        message.Headers.Add("X-Amz-Target", target);
+        using var response = await Http.SendAsync(message, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        response.Headers.TryGetValues("x-amzn-ErrorType", out var types);
+        return new Reply((int)response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone(), types?.FirstOrDefault());
+    }
+
+    public async Task CreateStreamAsync(string name, int shards)
+    {
+        await KinesisAsync("CreateStream", new { StreamName = name, ShardCount = shards });
+        await Wait.UntilAsync(async () =>
+        {
+            var d = await KinesisAsync("DescribeStreamSummary", new { StreamName = name });
+            return d.GetProperty("StreamDescriptionSummary").GetProperty("StreamStatus").GetString() == "ACTIVE";
+        }, TimeSpan.FromSeconds(30), $"stream {name} to become ACTIVE", cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>Puts records in order, 500 per call (per-shard order is the list's order).</summary>
+    public async Task PutAsync(string stream, IEnumerable<(string Key, string Data)> records)
+    {
+        foreach (var chunk in records.Chunk(500))
+        {
+            var body = await KinesisAsync("PutRecords", new
+            {
+                StreamName = stream,
+                Records = chunk.Select(r => new { PartitionKey = r.Key, Data = Convert.ToBase64String(Encoding.UTF8.GetBytes(r.Data)) }).ToArray(),
+            });
+            Assert.Equal(0, body.GetProperty("FailedRecordCount").GetInt32());
+        }
+    }
+
+    /// <summary>Every record's data of a one-shard stream, decoded as JSON.</summary>
+    public async Task<List<JsonElement>> ReadAllAsync(string stream)
+    {
+        var iterator = (await KinesisAsync("GetShardIterator", new { StreamName = stream, ShardId = "shardId-000000000000", ShardIteratorType = "TRIM_HORIZON" }))
+            .GetProperty("ShardIterator").GetString();
+        var all = new List<JsonElement>();
+        while (iterator is not null)
+        {
+            var body = await KinesisAsync("GetRecords", new { ShardIterator = iterator });
+            var records = body.GetProperty("Records").EnumerateArray().ToList();
+            all.AddRange(records.Select(r => JsonDocument.Parse(Convert.FromBase64String(r.GetProperty("Data").GetString()!)).RootElement.Clone()));
+            if (records.Count == 0)
+                break;
+            iterator = body.TryGetProperty("NextShardIterator", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;
+        }
+        return all;
+    }
+
+    public async Task<string> StatusAsync(string application) =>
+        (await AnalyticsOkAsync("DescribeApplication", new { ApplicationName = application }))
+            .GetProperty("ApplicationDetail").GetProperty("ApplicationStatus").GetString()!;
+
+    public Task WaitRunningAsync(string application) =>
+        Wait.UntilAsync(async () => await StatusAsync(application) == "RUNNING", TimeSpan.FromSeconds(60), $"{application} to be RUNNING", cancellationToken: TestContext.Current.CancellationToken);
+}

@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Runnel.TestKit;
+
+namespace Runnel.Analytics.Tests;
+
+/// <summary>
+/// Samples of AWS's Kinesis Analytics SQL documentation, their SQL unchanged, created and run with
+/// <c>aws kinesisanalytics</c>; results land in a Runnel data stream (KinesisStreamsOutput).
+/// </summary>
+public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture<StandaloneFixture>
+{
+    private AnalyticsHost Host => fixture.Host;
+
+    private async Task<JsonElement> CliAsync(params string[] arguments)
+    {
+        var result = await ExternalCommand.RunAsync(TestServers.AwsCli(),
+            ["kinesisanalytics", .. arguments, "--endpoint-url", Host.Endpoint, "--output", "json"],
+            TimeSpan.FromSeconds(60), AwsCliEnvironment.Variables, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(result.Succeeded, result.Describe("aws kinesisanalytics " + arguments[0]));
+        return result.StandardOutput.Trim().Length == 0 ? default : JsonDocument.Parse(result.StandardOutput).RootElement.Clone();
+    }
+
+    private static string Inputs(string stream) => JsonSerializer.Serialize(new[]
+    {
+        new
+        {
+            NamePrefix = "SOURCE_SQL_STREAM",
+            KinesisStreamsInput = new { ResourceARN = AnalyticsHost.StreamArn(stream), RoleARN = "arn:aws:iam::000000000000:role/analytics" },
+            InputSchema = new
+            {
+                RecordFormat = new { RecordFormatType = "JSON", MappingParameters = new { JSONMappingParameters = new { RecordRowPath = "$" } } },
+                RecordEncoding = "UTF-8",
+                RecordColumns = new[]
+                {
+                    new { Name = "TICKER_SYMBOL", Mapping = "$.TICKER_SYMBOL", SqlType = "VARCHAR(4)" },
+                    new { Name = "SECTOR", Mapping = "$.SECTOR", SqlType = "VARCHAR(16)" },
+                    new { Name = "CHANGE", Mapping = "$.CHANGE", SqlType = "REAL" },
+                    new { Name = "PRICE", Mapping = "$.PRICE", SqlType = "REAL" },
+                },
+            },
+        },
+    });
+
+    private static string Outputs(string stream) => JsonSerializer.Serialize(new[]
+    {
+        new
+        {
+            Name = "DESTINATION_SQL_STREAM",
+            KinesisStreamsOutput = new { ResourceARN = AnalyticsHost.StreamArn(stream), RoleARN = "arn:aws:iam::000000000000:role/analytics" },
+            DestinationSchema = new { RecordFormatType = "JSON" },
+        },
+    });
+
+    private static string Tick(string ticker, string sector, double change, double price) =>
+        JsonSerializer.Serialize(new { TICKER_SYMBOL = ticker, SECTOR = sector, CHANGE = change, PRICE = price });
+
+    /// <summary>Creates, checks, starts the application and returns its output stream's name.</summary>
+    private async Task<(string Application, string Input, string Output)> StartAsync(string code)
+    {
+        var input = AnalyticsHost.NewName("tickers");
+        var output = AnalyticsHost.NewName("results");
+        await Host.CreateStreamAsync(input, 1);
+        await Host.CreateStreamAsync(output, 1);
+        var application = AnalyticsHost.NewName("sample");
+        var created = await CliAsync("create-application", "--application-name", application, "--inputs", Inputs(input),
+            "--outputs", Outputs(output), "--application-code", code);
+        Assert.Equal("READY", created.GetProperty("ApplicationSummary").GetProperty("ApplicationStatus").GetString());
+        var detail = (await CliAsync("describe-application", "--application-name", application)).GetProperty("ApplicationDetail");
+        Assert.Equal(code, detail.GetProperty("ApplicationCode").GetString());
+        Assert.Equal("1.1", detail.GetProperty("InputDescriptions")[0].GetProperty("InputId").GetString());
+        await CliAsync("start-application", "--application-name", application, "--input-configurations",
+            """[{"Id":"1.1","InputStartingPositionConfiguration":{"InputStartingPosition":"NOW"}}]""");
+        await Host.WaitRunningAsync(application);
+        return (application, input, output);
+    }
+
+    private async Task StopAndDeleteAsync(string application)
+    {
+        await CliAsync("stop-application", "--application-name", application);
+        await Wait.UntilAsync(async () => await Host.StatusAsync(application) == "READY", TimeSpan.FromSeconds(60), $"{application} to stop", cancellationToken: TestContext.Current.CancellationToken);
+        var detail = (await CliAsync("describe-application", "--application-name", application)).GetProperty("ApplicationDetail");
+        await CliAsync("delete-application", "--application-name", application, "--create-timestamp", detail.GetProperty("CreateTimestamp").GetString()!);
+        var list = await CliAsync("list-applications");
+        Assert.DoesNotContain(list.GetProperty("ApplicationSummaries").EnumerateArray(), a => a.GetProperty("ApplicationName").GetString() == application);
+    }
+
+    [Fact]
+    public async Task The_continuous_filter_sample_writes_only_big_changes()
+    {
+        var (application, input, output) = await StartAsync(Samples.ContinuousFilter);
+        await Host.PutAsync(input,
+        [
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 101)),
+            ("BBB", Tick("BBB", "ENERGY", 20, 100)),
+            ("CCC", Tick("CCC", "RETAIL", -30, 90)),
+            ("DDD", Tick("DDD", "FINANCIAL", 0.5, 50)),
+        ]);
+
+        var rows = await Wait.ForAsync(async () => await Host.ReadAllAsync(output) is { Count: >= 2 } r ? r : null,
+            TimeSpan.FromSeconds(60), "two filtered rows in the output stream", cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal([("BBB", 100.0), ("CCC", 90.0)],
+            rows.Select(r => (r.GetProperty("TICKER_SYMBOL").GetString(), r.GetProperty("PRICE").GetDouble())));
+        await StopAndDeleteAsync(application);
+    }
+
+    [Fact]
+    public async Task The_tumbling_count_sample_counts_each_ticker_per_minute_of_ROWTIME()
+    {
+        var (application, input, output) = await StartAsync(Samples.TumblingCount);
+        // One PutRecords call: every record gets the same arrival time, so all fall in one minute.
+        await Host.PutAsync(input,
+        [
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 10)),
+            ("BBB", Tick("BBB", "ENERGY", 1, 10)),
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 11)),
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 12)),
+            ("BBB", Tick("BBB", "ENERGY", 1, 11)),
+        ]);
+
+        // The minute closes by the clock once every shard is caught up: up to a minute and a second later.
+        var rows = await Wait.ForAsync(async () => await Host.ReadAllAsync(output) is { Count: >= 2 } r ? r : null,
+            TimeSpan.FromSeconds(150), "one count per ticker in the output stream", cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal([("AAA", 3L), ("BBB", 2L)],
+            rows.Select(r => (r.GetProperty("ticker_symbol").GetString(), r.GetProperty("symbol_count").GetInt64())).OrderBy(r => r.Item1));
+        var window = rows[0].GetProperty("ingest_time").GetString()!;
+        Assert.EndsWith(":00.000", window, StringComparison.Ordinal);
+        Assert.Equal(window, rows[0].GetProperty("APPROXIMATE_ARRIVAL_TIME").GetString());
+        await StopAndDeleteAsync(application);
+    }
+}

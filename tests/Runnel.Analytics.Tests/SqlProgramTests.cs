@@ -1,0 +1,167 @@
+using Runnel.Analytics.Sql;
+
+namespace Runnel.Analytics.Tests;
+
+/// <summary>The dialect on its own: compile errors with positions, filters, tumbling windows, watermarks and state.</summary>
+public sealed class SqlProgramTests
+{
+    private static readonly DateTime T0 = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>The getting-started stream of AWS's samples: (TICKER_SYMBOL VARCHAR(4), SECTOR varchar(16), CHANGE REAL, PRICE REAL).</summary>
+    private static StreamSchema Tickers() => new("SOURCE_SQL_STREAM_001",
+    [
+        new SqlColumn("TICKER_SYMBOL", SqlKind.Varchar, "VARCHAR(4)"),
+        new SqlColumn("SECTOR", SqlKind.Varchar, "VARCHAR(16)"),
+        new SqlColumn("CHANGE", SqlKind.Double, "REAL"),
+        new SqlColumn("PRICE", SqlKind.Double, "REAL"),
+    ], isSource: true);
+
+    private static object?[] Tick(DateTime rowtime, string ticker, string sector, double change, double price) =>
+        [rowtime, rowtime, ticker, sector, change, price];
+
+    private static (SqlProgram Program, List<(string Stream, object?[] Row)> Out) Compile(string code, params StreamSchema[] sources)
+    {
+        var program = SqlProgram.Compile(code, sources.Length == 0 ? [Tickers()] : sources);
+        var output = new List<(string, object?[])>();
+        program.Emitted = (s, r) => output.Add((s, r));
+        return (program, output);
+    }
+
+    [Fact]
+    public void The_continuous_filter_sample_passes_only_big_changes()
+    {
+        var (program, output) = Compile(Samples.ContinuousFilter);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AAA", "TECH", 1, 101));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "BBB", "TECH", 20, 100));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "CCC", "RETAIL", -30, 90));
+
+        Assert.Equal([("BBB", 100.0), ("CCC", 90.0)], output.Select(o => ((string)o.Row[1]!, (double)o.Row[2]!)));
+        Assert.All(output, o => Assert.Equal("DESTINATION_SQL_STREAM", o.Stream));
+    }
+
+    [Fact]
+    public void A_STEP_window_over_ROWTIME_emits_each_minute_once_when_time_passes_its_end()
+    {
+        var (program, output) = Compile(Samples.TumblingMinMax);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0.AddSeconds(5), "AAA", "TECH", 0, 10));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0.AddSeconds(20), "BBB", "TECH", 0, 7));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0.AddSeconds(50), "AAA", "TECH", 0, 12));
+        Assert.Empty(output);
+
+        // The first row of the next minute closes the first.
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0.AddSeconds(61), "AAA", "TECH", 0, 3));
+        Assert.Equal(2, output.Count);
+        Assert.Equal(["AAA", 10.0, 12.0], output[0].Row[1..]);
+        Assert.Equal(["BBB", 7.0, 7.0], output[1].Row[1..]);
+        Assert.All(output, o => Assert.Equal(T0.AddMinutes(1), o.Row[0]));
+
+        // With no more rows, time passing (every shard caught up) closes the second.
+        program.AdvanceRowtime(T0.AddMinutes(2));
+        Assert.Equal(3, output.Count);
+        Assert.Equal(["AAA", 3.0, 3.0], output[2].Row[1..]);
+        program.AdvanceRowtime(T0.AddMinutes(10));
+        Assert.Equal(3, output.Count);
+    }
+
+    private static StreamSchema TruckSchema() => new("SOURCE_SQL_STREAM_001",
+    [
+        new SqlColumn("TRUCK_ID", SqlKind.Varchar, "VARCHAR(8)"),
+        new SqlColumn("EVENT_TIME", SqlKind.Timestamp, "TIMESTAMP"),
+        new SqlColumn("SPEED", SqlKind.Double, "DOUBLE"),
+    ], isSource: true);
+
+    private static object?[] Truck(string id, DateTime at, double speed) => [T0, T0, id, at, speed];
+
+    [Fact]
+    public void An_event_time_window_waits_for_every_lane_and_drops_rows_later_than_the_watermark()
+    {
+        var (program, output) = Compile(Trucks.Code, TruckSchema());
+        program.SetLanes("SOURCE_SQL_STREAM_001", [0, 1]);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Truck("t1", T0.AddSeconds(10), 50));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Truck("t1", T0.AddSeconds(70), 60));
+        // Lane 1 has seen nothing yet: minute 0 stays open although lane 0 is past it.
+        Assert.Empty(output);
+        program.Insert("SOURCE_SQL_STREAM_001", 1, Truck("t2", T0.AddSeconds(30), 40));
+        program.Insert("SOURCE_SQL_STREAM_001", 1, Truck("t2", T0.AddSeconds(65), 42));
+        Assert.Equal(2, output.Count);
+        Assert.Equal(["t1", T0, 1L, 50.0], output[0].Row[1..]);
+        Assert.Equal(["t2", T0, 1L, 40.0], output[1].Row[1..]);
+
+        // Minute 0 has closed: a row for it is late and changes nothing.
+        program.Insert("SOURCE_SQL_STREAM_001", 1, Truck("t2", T0.AddSeconds(59), 99));
+        Assert.Equal(1, program.LateRows);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Truck("t1", T0.AddSeconds(130), 70));
+        program.Insert("SOURCE_SQL_STREAM_001", 1, Truck("t2", T0.AddSeconds(125), 70));
+        Assert.Equal(4, output.Count);
+        Assert.Equal(["t1", T0.AddMinutes(1), 1L, 60.0], output[2].Row[1..]);
+        Assert.Equal(["t2", T0.AddMinutes(1), 1L, 42.0], output[3].Row[1..]);
+    }
+
+    [Fact]
+    public void Saved_window_state_resumes_to_the_same_results_as_an_uninterrupted_run()
+    {
+        var random = new Random(7);
+        var rows = Enumerable.Range(0, 2000)
+            .Select(i => (Lane: i % 2, Row: Truck($"t{random.Next(10)}", T0.AddMilliseconds(i * 250), Math.Round(random.NextDouble() * 100, 2))))
+            .ToList();
+
+        var (whole, expected) = Compile(Trucks.Code, TruckSchema());
+        whole.SetLanes("SOURCE_SQL_STREAM_001", [0, 1]);
+        foreach (var (lane, row) in rows)
+            whole.Insert("SOURCE_SQL_STREAM_001", lane, row);
+
+        var (first, actual) = Compile(Trucks.Code, TruckSchema());
+        first.SetLanes("SOURCE_SQL_STREAM_001", [0, 1]);
+        foreach (var (lane, row) in rows.Take(1111))
+            first.Insert("SOURCE_SQL_STREAM_001", lane, row);
+        var state = first.SaveState();
+        var (second, rest) = Compile(Trucks.Code, TruckSchema());
+        second.RestoreState(state);
+        foreach (var (lane, row) in rows.Skip(1111))
+            second.Insert("SOURCE_SQL_STREAM_001", lane, row);
+        actual.AddRange(rest);
+
+        Assert.True(expected.Count > 40, $"only {expected.Count} windows closed");
+        Assert.Equal(expected.Select(e => string.Join('|', e.Row)), actual.Select(a => string.Join('|', a.Row)));
+    }
+
+    [Fact]
+    public void Scalar_functions_cast_case_like_and_insert_column_lists_evaluate_per_row()
+    {
+        const string code = """
+            CREATE OR REPLACE STREAM OUT_STREAM (label VARCHAR(32), bucket INTEGER, note VARCHAR(8));
+            CREATE OR REPLACE PUMP P AS INSERT INTO OUT_STREAM (note, label, bucket)
+              SELECT STREAM CASE WHEN price >= 100 THEN 'high' ELSE 'low' END,
+                            LOWER(ticker_symbol) || '-' || SUBSTRING(sector, 1, 2),
+                            CAST(FLOOR(price / 10) AS INTEGER)
+              FROM SOURCE_SQL_STREAM_001 AS s
+              WHERE s.sector LIKE 'TE%' AND price BETWEEN 10 AND 1000 AND ticker_symbol IN ('AAA', 'BBB');
+            """;
+        var (program, output) = Compile(code);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AAA", "TECH", 0, 123.5));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "BBB", "RETAIL", 0, 50));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "CCC", "TECH", 0, 50));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "BBB", "TELCO", 0, 42));
+
+        Assert.Equal(2, output.Count);
+        Assert.Equal(["aaa-TE", 12L, "high"], output[0].Row[1..]);
+        Assert.Equal(["bbb-TE", 4L, "low"], output[1].Row[1..]);
+    }
+
+    [Theory]
+    [InlineData("CREATE OR REPLACE STREAM S (a INTEGER);\nCREATE OR REPLACE PUMP P AS INSERT INTO S\n  SELECT STREAM nope FROM SOURCE_SQL_STREAM_001;", 3, 17, "Column NOPE not found")]
+    [InlineData("CREATE OR REPLACE STREAM S (a INTEGER);\nCREATE OR REPLACE PUMP P AS INSERT INTO S SELECT STREAM price FROM SOURCE_SQL_STREAM_002;", 2, 68, "Stream SOURCE_SQL_STREAM_002 does not exist")]
+    [InlineData("CREATE OR REPLACE STREAM S (a INTEGER)\nCREATE OR REPLACE PUMP P AS INSERT INTO S SELECT STREAM price FROM SOURCE_SQL_STREAM_001;", 2, 1, "Expected ';'")]
+    [InlineData("CREATE STREAM S (a INTEGER);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM price, sector FROM SOURCE_SQL_STREAM_001;", 2, 32, "selects 2 columns but S takes 1")]
+    [InlineData("CREATE STREAM S (a INTEGER);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM COUNT(*) FROM SOURCE_SQL_STREAM_001 GROUP BY sector;", 2, 32, "needs a window")]
+    [InlineData("CREATE STREAM S (a VARCHAR(4), b INTEGER);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM ticker_symbol, COUNT(*) FROM SOURCE_SQL_STREAM_001\n GROUP BY sector, STEP(ROWTIME BY INTERVAL '1' MINUTE);", 2, 46, "must appear in GROUP BY")]
+    [InlineData("CREATE STREAM S (a INTEGER);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM NOSUCH(price) FROM SOURCE_SQL_STREAM_001;", 2, 46, "Unknown function NOSUCH")]
+    [InlineData("CREATE STREAM S (a VARCHAR(4));\nCREATE PUMP P AS INSERT INTO S SELECT STREAM 'x FROM SOURCE_SQL_STREAM_001;", 2, 46, "Unterminated string")]
+    [InlineData("CREATE STREAM S (a BLOB);", 1, 20, "Unknown type BLOB")]
+    public void Bad_code_is_refused_with_its_line_column_and_reason(string code, int line, int column, string reason)
+    {
+        var e = Assert.Throws<SqlException>(() => SqlProgram.Compile(code, [Tickers()]));
+        Assert.Contains(reason, e.Reason, StringComparison.Ordinal);
+        Assert.Equal((line, column), (e.Line, e.Column));
+    }
+}
