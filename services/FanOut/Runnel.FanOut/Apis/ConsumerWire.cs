@@ -55,7 +55,7 @@ public static class ConsumerWire
                 throw new CborContentException("Trailing bytes after the request.");
             return JsonDocument.Parse(output.WrittenMemory);
         }
-        catch (Exception e) when (e is CborContentException or InvalidOperationException or FormatException or JsonException or OverflowException)
+        catch (Exception e) when (MalformedInput.Is(e))
         {
             throw KinesisException.Serialization("Malformed CBOR request body.");
         }
@@ -98,7 +98,7 @@ public static class ConsumerWire
                 break;
             case CborReaderState.UnsignedInteger:
             case CborReaderState.NegativeInteger:
-                json.WriteNumberValue(reader.ReadInt64());
+                json.WriteNumberValue(CborIntegers.ReadClamped(reader));
                 break;
             case CborReaderState.HalfPrecisionFloat:
             case CborReaderState.SinglePrecisionFloat:
@@ -122,7 +122,7 @@ public static class ConsumerWire
                 var tag = reader.ReadTag();
                 if (tag == CborTag.UnixTimeSeconds && reader.PeekState() is CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger)
                 {
-                    var n = reader.ReadInt64();
+                    var n = CborIntegers.ReadClamped(reader);
                     json.WriteNumberValue(Math.Abs(n) > MillisecondsThreshold ? n / 1000m : n);
                 }
                 else

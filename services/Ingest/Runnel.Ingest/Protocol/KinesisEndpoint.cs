@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Formats.Cbor;
-using System.Text.Json;
 using Runnel.Core.Errors;
 using Runnel.FanOut.Apis;
 using Runnel.Ingest.Auth;
@@ -95,10 +93,9 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
             {
                 await api.DispatchAsync(operation, call);
             }
-            catch (Exception e) when (e is JsonException or CborContentException or FormatException
-                || (e is InvalidOperationException && e.Source == "System.Formats.Cbor"))
+            catch (Exception e) when (MalformedInput.Is(e))
             {
-                throw KinesisException.Serialization(e is JsonException ? "Malformed JSON request body." : "Malformed CBOR request body.");
+                throw KinesisException.Serialization(format == WireFormat.Json ? "Malformed JSON request body." : "Malformed CBOR request body.");
             }
         }
         catch (KinesisException e)
@@ -119,7 +116,7 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         finally
         {
             if (body is not null)
-                ArrayPool<byte>.Shared.Return(body);
+                ReturnBody(body);
         }
     }
 
@@ -164,7 +161,7 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         finally
         {
             if (body is not null)
-                ArrayPool<byte>.Shared.Return(body);
+                ReturnBody(body);
         }
     }
 
@@ -203,13 +200,32 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         return (WireFormat.Json, JsonContentType);
     }
 
-    /// <summary>Reads the whole body into one pooled array (the caller returns it).</summary>
-    private static async Task<(byte[], int)> ReadBodyAsync(HttpContext http)
+    /// <summary>
+    /// Bodies up to this size come from the shared pool; larger ones are allocated for the call and left to the
+    /// collector. The shared pool keeps what it is given per core and size class, so 32 concurrent 20 MiB bodies
+    /// once kept 1.5 GB after the load was gone.
+    /// </summary>
+    private const int PooledBodyBytes = 1024 * 1024;
+
+    private static byte[] RentBody(int size) =>
+        size <= PooledBodyBytes ? ArrayPool<byte>.Shared.Rent(size) : GC.AllocateUninitializedArray<byte>(size);
+
+    private static void ReturnBody(byte[] body)
+    {
+        if (body.Length <= PooledBodyBytes)
+            ArrayPool<byte>.Shared.Return(body);
+    }
+
+    /// <summary>
+    /// Reads the whole body into one array (the caller gives it back with <see cref="ReturnBody"/>). Broken framing
+    /// (malformed chunks, a body shorter than its Content-Length, a client too slow) is the client's error.
+    /// </summary>
+    internal static async Task<(byte[], int)> ReadBodyAsync(HttpContext http)
     {
         var declared = http.Request.ContentLength;
         if (declared > MaxBodyBytes)
             throw new KinesisException(ErrorTypes.Serialization, $"The request body exceeds {MaxBodyBytes} bytes.", 413);
-        var buffer = ArrayPool<byte>.Shared.Rent(declared is > 0 ? (int)declared.Value : 4096);
+        var buffer = RentBody(declared is > 0 ? (int)declared.Value : 4096);
         var length = 0;
         var reader = http.Request.BodyReader;
         try
@@ -222,9 +238,9 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
                     throw new KinesisException(ErrorTypes.Serialization, $"The request body exceeds {MaxBodyBytes} bytes.", 413);
                 if (length + data.Length > buffer.Length)
                 {
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Max(buffer.Length * 2L, length + data.Length));
+                    var bigger = RentBody((int)Math.Min(MaxBodyBytes, Math.Max(buffer.Length * 2L, length + data.Length)));
                     buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    ReturnBody(buffer);
                     buffer = bigger;
                 }
                 data.CopyTo(buffer.AsSpan(length));
@@ -235,9 +251,20 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
             }
             return (buffer, length);
         }
+        catch (BadHttpRequestException e)
+        {
+            ReturnBody(buffer);
+            throw new KinesisException(ErrorTypes.Serialization, e.Message, e.StatusCode);
+        }
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            // Kestrel reports some broken chunk framing ("Bad chunk size data.") as a plain IOException.
+            ReturnBody(buffer);
+            throw new KinesisException(ErrorTypes.Serialization, e.Message, 400);
+        }
         catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ReturnBody(buffer);
             throw;
         }
     }
