@@ -42,6 +42,8 @@ public sealed class EventSourceMappingCrashTests
             [
                 "--FanOut:Mappings:LeaseSeconds=5",
                 "--FanOut:Mappings:ScanIntervalMilliseconds=250",
+                // The receiver listens on loopback, which mappings may call only when it is listed.
+                "--FanOut:Mappings:AllowedHosts:0=127.0.0.1",
                 "--FanOut:Mappings:RetryBaseMilliseconds=50",
                 "--FanOut:Mappings:RetryMaxMilliseconds=500",
             ],

@@ -10,6 +10,7 @@ using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Engine;
 using Runnel.TestKit;
 
@@ -70,7 +71,7 @@ public sealed class MappingCluster : IAsyncDisposable
         await MetadataMigrations.MigrateAsync(cluster._services, TestContext.Current.CancellationToken);
         cluster.Db = cluster._services.GetRequiredService<IDbContextFactory<MetadataDbContext>>();
         cluster.Registry = new MappingRegistry(cluster.Db, cluster._services.GetRequiredService<IShardStoreLocator>(), Options.Create(new FanOutOptions()),
-            new MappingSignal(), TimeProvider.System);
+            new MappingSignal(), TimeProvider.System, new DestinationPolicy(["127.0.0.1"]));
         return cluster;
     }
 

@@ -35,6 +35,8 @@ public sealed class StandaloneHostFixture : IAsyncLifetime
             "--Logging:LogLevel:Default=Warning",
             "--Throttling:Enabled=false",
             "--FanOut:Mappings:ScanIntervalMilliseconds=200",
+            // The receivers of these tests listen on loopback, which mappings may call only when it is listed.
+            "--FanOut:Mappings:AllowedHosts:0=127.0.0.1",
             "--FanOut:Mappings:RetryBaseMilliseconds=20",
             "--FanOut:Mappings:RetryMaxMilliseconds=200",
             "--FanOut:Mappings:LeaseSeconds=3",

@@ -64,7 +64,7 @@ public static class GatewayExtensions
             finally
             {
                 if (body is not null)
-                    System.Buffers.ArrayPool<byte>.Shared.Return(body);
+                    AwsGateway.ReturnBody(body);
             }
         }).ExcludeFromDescription();
     }

@@ -75,7 +75,7 @@ public static class WireDocument
                 throw new CborContentException("Trailing bytes after the request.");
             return JsonDocument.Parse(output.WrittenMemory);
         }
-        catch (Exception e) when (e is CborContentException or InvalidOperationException or FormatException or JsonException or OverflowException)
+        catch (Exception e) when (MalformedInput.Is(e))
         {
             throw KinesisException.Serialization("Malformed CBOR request body.");
         }
@@ -118,7 +118,7 @@ public static class WireDocument
                 break;
             case CborReaderState.UnsignedInteger:
             case CborReaderState.NegativeInteger:
-                json.WriteNumberValue(reader.ReadInt64());
+                json.WriteNumberValue(CborIntegers.ReadClamped(reader));
                 break;
             case CborReaderState.HalfPrecisionFloat:
             case CborReaderState.SinglePrecisionFloat:
@@ -142,7 +142,7 @@ public static class WireDocument
                 var tag = reader.ReadTag();
                 if (tag == CborTag.UnixTimeSeconds && reader.PeekState() is CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger)
                 {
-                    var n = reader.ReadInt64();
+                    var n = CborIntegers.ReadClamped(reader);
                     json.WriteNumberValue(Math.Abs(n) > MillisecondsThreshold ? n / 1000m : n);
                 }
                 else

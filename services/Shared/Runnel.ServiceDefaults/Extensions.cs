@@ -10,6 +10,9 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Runnel.ServiceDefaults.Connections;
 using Runnel.ServiceDefaults.Health;
 
 namespace Runnel.ServiceDefaults;
@@ -44,6 +47,8 @@ public static class Extensions
         // Streaming clients (SubscribeToShard, long polls) must opt out with RemoveAllResilienceHandlers():
         // the standard pipeline caps a whole request at 30 s.
         builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+        builder.Services.AddOptions<ConnectionOptions>().BindConfiguration(ConnectionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<IConfigureOptions<KestrelServerOptions>, ConnectionLimits>();
         return builder;
     }
 

@@ -18,6 +18,9 @@ public static class MessagingExtensions
         var rabbit = builder.Configuration.GetConnectionString("RabbitMq");
         builder.Services.AddMassTransit(x =>
         {
+            // MassTransit 8.4+ posts a usage report to its vendor a few minutes after the bus starts; a self-hosted
+            // platform makes no outbound call its operator did not configure.
+            x.DisableUsageTelemetry();
             x.SetKebabCaseEndpointNameFormatter();
             configure?.Invoke(x);
             if (string.IsNullOrWhiteSpace(rabbit))
@@ -27,9 +30,9 @@ public static class MessagingExtensions
             else
             {
                 var uri = new Uri(rabbit, UriKind.Absolute);
+                var (user, password) = Credentials(uri);
                 x.UsingRabbitMq((context, cfg) =>
                 {
-                    var (user, password) = Credentials(uri);
                     var vhost = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
                     cfg.Host(uri.Host, (ushort)(uri.IsDefaultPort || uri.Port < 0 ? 5672 : uri.Port), vhost.Length == 0 ? "/" : vhost, h =>
                     {
@@ -45,9 +48,10 @@ public static class MessagingExtensions
 
     private static (string User, string Password) Credentials(Uri uri)
     {
+        // No built-in default: the broker's guest account would otherwise be tried, which a deployment must not rely on.
         if (string.IsNullOrEmpty(uri.UserInfo))
         {
-            return ("guest", "guest");
+            throw new InvalidOperationException("ConnectionStrings:RabbitMq names no user: give amqp://user:password@host:port/vhost (the chart reads it from a Secret).");
         }
         var parts = uri.UserInfo.Split(':', 2);
         return (Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");

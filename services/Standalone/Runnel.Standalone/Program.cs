@@ -1,5 +1,3 @@
 using Runnel.Standalone;
 
-var app = StandaloneHost.Build(args);
-await StandaloneHost.PrepareAsync(app);
-await app.RunAsync();
+return await StandaloneHost.RunAsync(args);

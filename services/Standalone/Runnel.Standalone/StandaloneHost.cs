@@ -23,12 +23,48 @@ public static class StandaloneHost
 {
     private const string KeyFileName = "iterator-signing.key";
 
+    /// <summary>Where Standalone listens unless <c>--urls</c>, <c>Urls</c> or <c>ASPNETCORE_URLS</c> says otherwise.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:4700";
+
+    /// <summary>Builds, prepares and runs Standalone; the exit code of the process.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = CreateBuilder(args);
+        // Checked before any module is composed, so that nothing else is printed first.
+        if (StartupChecks.PortInUse(builder.Configuration[WebHostDefaults.ServerUrlsKey]) is { } busy)
+        {
+            await Console.Error.WriteLineAsync(busy);
+            return 1;
+        }
+        var app = Build(builder);
+        await PrepareAsync(app);
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+        {
+            // Taken between the check and the bind.
+            await Console.Error.WriteLineAsync(e.Message + " " + StartupChecks.PickAnotherPort);
+            return 1;
+        }
+        return 0;
+    }
+
     /// <param name="configure">Runs after the modules are registered, so it can replace services (tests).</param>
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null) => Build(CreateBuilder(args), configure);
+
+    /// <summary>The builder with Standalone's settings complete (data folder, address, keys) and no module yet.</summary>
+    private static WebApplicationBuilder CreateBuilder(string[] args)
     {
         // appsettings.json ships next to the binaries; the working directory only anchors the data folder.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.AddStandaloneDefaults();
+        return builder;
+    }
+
+    private static WebApplication Build(WebApplicationBuilder builder, Action<WebApplicationBuilder>? configure = null)
+    {
         builder.AddServiceDefaults();
         builder.Services.AddShardStoreNode(builder.Configuration);
         builder.AddIngest();
@@ -73,6 +109,11 @@ public static class StandaloneHost
         var data = Path.GetFullPath(config["Runnel:DataDirectory"] is { Length: > 0 } d ? d : ".data", Directory.GetCurrentDirectory());
         Directory.CreateDirectory(data);
         var defaults = new Dictionary<string, string?> { ["Runnel:DataDirectory"] = data };
+        // A default in the settings file would win over ASPNETCORE_URLS (environment variables with that prefix are read
+        // before the file), so the address is defaulted here, only when nothing else names one.
+        if (string.IsNullOrWhiteSpace(config[WebHostDefaults.ServerUrlsKey]) && string.IsNullOrWhiteSpace(config[WebHostDefaults.HttpPortsKey])
+            && string.IsNullOrWhiteSpace(config[WebHostDefaults.HttpsPortsKey]))
+            defaults[WebHostDefaults.ServerUrlsKey] = DefaultUrls;
         if (string.IsNullOrWhiteSpace(config.GetConnectionString("Metadata")))
         {
             defaults["Metadata:Provider"] = nameof(MetadataProvider.Sqlite);

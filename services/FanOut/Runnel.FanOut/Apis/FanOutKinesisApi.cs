@@ -73,9 +73,10 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
                     StartingPosition? start = null;
                     if (q.TryGetProperty("StartingPosition", out var p) && p.ValueKind == JsonValueKind.Object)
                     {
-                        DateTimeOffset? at = p.TryGetProperty("Timestamp", out var t) && t.ValueKind == JsonValueKind.Number
-                            ? DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(t.GetDouble() * 1000))
-                            : null;
+                        DateTimeOffset? at = null;
+                        if (p.TryGetProperty("Timestamp", out var t) && t.ValueKind == JsonValueKind.Number)
+                            at = MalformedInput.TryEpochSeconds(t.GetDouble(), out var when) ? when
+                                : throw KinesisException.InvalidArgument("StartingPosition.Timestamp is out of range.");
                         start = new StartingPosition(Str(p, "Type"), Str(p, "SequenceNumber"), at);
                     }
                     await subscriber.SubscribeAsync(new SubscribeRequest(Str(q, "ConsumerARN"), Str(q, "ShardId"), start), http.Response, format, ct).ConfigureAwait(false);
@@ -85,7 +86,7 @@ public sealed class FanOutKinesisApi(ConsumerRegistry registry, ShardSubscriber 
                     throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {operation} is not supported.");
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (MalformedInput.Is(e))
         {
             // A member of the wrong JSON kind (a number where a string belongs, say) is the client's fault.
             throw KinesisException.Serialization(format == WireFormat.Cbor ? "Malformed CBOR request body." : "Malformed JSON request body.");

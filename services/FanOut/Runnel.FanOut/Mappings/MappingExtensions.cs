@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Options;
+using Runnel.ServiceDefaults.Outbound;
+
 namespace Runnel.FanOut.Mappings;
 
 public static class MappingExtensions
@@ -14,7 +17,9 @@ public static class MappingExtensions
         services.AddHostedService<MappingDeliveryService>();
 #pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.
         // Retries, timeouts and bisection are the mapping's own policy: the client must not retry or time out by itself.
-        services.AddHttpClient(MappingDeliveryService.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+        services.AddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<MappingOptions>>().Value.AllowedHosts));
+        services.AddHttpClient(MappingDeliveryService.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers()
+            .ConfigurePrimaryHttpMessageHandler(sp => new SocketsHttpHandler { ConnectCallback = sp.GetRequiredService<DestinationPolicy>().ConnectAsync });
 #pragma warning restore EXTEXP0001
         return builder;
     }

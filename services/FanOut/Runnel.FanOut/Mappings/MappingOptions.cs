@@ -7,6 +7,12 @@ public sealed class MappingOptions
 {
     public const string Section = "FanOut:Mappings";
 
+    /// <summary>
+    /// Hosts that function URLs may name (<c>*.example.com</c> covers subdomains). Empty: any host that resolves to
+    /// public addresses only; loopback, link-local and private ranges are refused unless their host is listed.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
     /// <summary>Whether this process delivers; the API is served either way.</summary>
     public bool DeliveryEnabled { get; set; } = true;
 

@@ -2,10 +2,12 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Runnel.Core.Errors;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Outbound;
 
 namespace Runnel.FanOut.Mappings;
 
@@ -22,7 +24,8 @@ public sealed class MappingRegistry(
     IShardStoreLocator locator,
     IOptions<FanOutOptions> options,
     MappingSignal signal,
-    TimeProvider time)
+    TimeProvider time,
+    DestinationPolicy destinations)
 {
     private static readonly string[] Positions = ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"];
     private readonly FanOutOptions _options = options.Value;
@@ -32,7 +35,7 @@ public sealed class MappingRegistry(
         RejectUnsupported(q);
         var sourceArn = Str(q, "EventSourceArn") ?? throw MappingException.InvalidParameter("EventSourceArn is required.");
         var function = Str(q, "FunctionName") ?? throw MappingException.InvalidParameter("FunctionName is required.");
-        ValidateFunction(function);
+        await ValidateFunctionAsync(function, ct).ConfigureAwait(false);
         var position = Str(q, "StartingPosition") ?? throw MappingException.InvalidParameter("StartingPosition is required for Kinesis event sources.");
         if (!Positions.Contains(position))
             throw Constraint(position, "startingPosition", $"Member must satisfy enum value set: [{string.Join(", ", Positions)}]");
@@ -118,7 +121,7 @@ public sealed class MappingRegistry(
             throw new MappingException("ResourceInUseException", 400, $"Cannot update the event source mapping because it is in use (state {m.State}).");
         if (Str(q, "FunctionName") is { } function)
         {
-            ValidateFunction(function);
+            await ValidateFunctionAsync(function, ct).ConfigureAwait(false);
             if (function != m.FunctionName && await db.EventSourceMappings.AnyAsync(x => x.StreamId == m.StreamId && x.FunctionName == function, ct).ConfigureAwait(false))
                 throw MappingException.Conflict($"The event source arn ({m.EventSourceArn}) and function ({function}) provided mapping already exists.");
             m.FunctionName = function;
@@ -232,10 +235,12 @@ public sealed class MappingRegistry(
             throw MappingException.InvalidParameter("TumblingWindowInSeconds is not supported.");
     }
 
-    private static void ValidateFunction(string function)
+    private async Task ValidateFunctionAsync(string function, CancellationToken ct)
     {
         if (!Uri.TryCreate(function, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || function.Length > 2048)
             throw MappingException.InvalidParameter($"FunctionName must be the absolute http(s) URL of the receiver: {function}");
+        if (await destinations.RefusalAsync(uri, ct).ConfigureAwait(false) is { } refusal)
+            throw MappingException.InvalidParameter($"FunctionName {function} is not allowed: {refusal} (FanOut:Mappings:AllowedHosts).");
     }
 
     private static MappingException Constraint(object value, string member, string rule) =>
@@ -269,7 +274,7 @@ public sealed class MappingRegistry(
     /// <summary>Epoch seconds (what the AWS SDKs send in rest-json bodies) or an ISO 8601 string.</summary>
     private static DateTimeOffset Timestamp(JsonElement v) => v.ValueKind switch
     {
-        JsonValueKind.Number => DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(v.GetDouble() * 1000)),
+        JsonValueKind.Number when MalformedInput.TryEpochSeconds(v.GetDouble(), out var at) => at,
         JsonValueKind.String when DateTimeOffset.TryParse(v.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var d) => d,
         _ => throw MappingException.InvalidParameter("StartingPositionTimestamp must be a timestamp."),
     };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Runnel.Core.Errors;
 using Runnel.Metadata.Entities;
 
 namespace Runnel.FanOut.Mappings;
@@ -109,7 +110,23 @@ public static class MappingsApi
         http.Response.Headers["x-amzn-RequestId"] = Guid.NewGuid().ToString();
         try
         {
-            var write = await action(ct).ConfigureAwait(false);
+            Action<Utf8JsonWriter> write;
+            try
+            {
+                write = await action(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (MalformedInput.Is(e))
+            {
+                throw MappingException.InvalidParameter("Could not parse request body into json.");
+            }
+            catch (BadHttpRequestException e)
+            {
+                throw new MappingException("InvalidRequestContentException", e.StatusCode, e.Message);
+            }
+            catch (IOException e) when (!ct.IsCancellationRequested)
+            {
+                throw new MappingException("InvalidRequestContentException", 400, e.Message);
+            }
             await RespondAsync(http, status, write).ConfigureAwait(false);
         }
         catch (MappingException e)

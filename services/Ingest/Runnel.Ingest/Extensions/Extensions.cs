@@ -93,7 +93,7 @@ public static class Extensions
                 }
                 finally
                 {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(body);
+                    AwsGateway.ReturnBody(body);
                 }
             });
         }

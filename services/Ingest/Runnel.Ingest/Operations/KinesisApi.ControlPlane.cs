@@ -206,6 +206,10 @@ internal sealed partial class KinesisApi
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        // A stream still CREATING has owners opening its shards: deleting now would leave folders they create after
+        // the delete went by. A DELETING one may be deleted again (a deletion that failed part way is finished so).
+        if (stream.Status == StreamStatuses.Creating)
+            throw NotActive(stream);
         if (q.EnforceConsumerDeletion != true && await db.StreamConsumers.AnyAsync(c => c.StreamId == stream.Id, ct))
             throw KinesisException.ResourceInUse($"Stream {name} under account {Account} has registered consumers. Deregister them or set EnforceConsumerDeletion.");
         stream.Status = StreamStatuses.Deleting;
@@ -589,8 +593,17 @@ internal sealed partial class KinesisApi
         // Retention is enforced by the logs' owners, so each of them learns the new value.
         var settings = new ShardSettings(TimeSpan.FromHours(hours));
         var placements = await ShardOwners.PlacementsAsync(db, stream.Id, null, CancellationToken.None);
-        await Task.WhenAll(placements.Select(p =>
-            stores.ForNode(p.NodeId).UpdateSettingsAsync(new ShardRef(stream.Id, p.ShardIndex), settings, CancellationToken.None)));
+        await Task.WhenAll(placements.Select(async p =>
+        {
+            try
+            {
+                await stores.ForNode(p.NodeId).UpdateSettingsAsync(new ShardRef(stream.Id, p.ShardIndex), settings, CancellationToken.None);
+            }
+            catch (ShardNotFoundException)
+            {
+                // Deleted by a DeleteStream that followed this change.
+            }
+        }));
         routes.Invalidate(name);
         await call.RespondEmptyAsync();
     }
@@ -707,20 +720,33 @@ internal sealed partial class KinesisApi
         var stream = await FindStreamAsync(db, name, ct);
         if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
             throw NotActive(stream);
-        var existing = await db.StreamTags.Where(t => t.StreamId == stream.Id).ToListAsync(ct);
-        var added = q.Tags.Keys.Count(k => existing.All(t => t.Key != k));
-        if (existing.Count + added > MaxTagsPerStream)
-            throw KinesisException.InvalidArgument(
-                $"Failed to add tags to stream {name} under account {Account} because a given stream cannot have more than {MaxTagsPerStream} tags associated with it.");
-        foreach (var (key, value) in q.Tags)
+        // Two calls adding one key at once both see it absent and both insert: the second insert breaks the key's
+        // uniqueness. Adding a tag is an upsert, so the loser reads again and updates the row the winner made.
+        for (var attempt = 1; ; attempt++)
         {
-            var tag = existing.FirstOrDefault(t => t.Key == key);
-            if (tag is null)
-                db.StreamTags.Add(new StreamTagEntity { StreamId = stream.Id, Key = key, Value = value });
-            else
-                tag.Value = value;
+            var existing = await db.StreamTags.Where(t => t.StreamId == stream.Id).ToListAsync(ct);
+            var added = q.Tags.Keys.Count(k => existing.All(t => t.Key != k));
+            if (existing.Count + added > MaxTagsPerStream)
+                throw KinesisException.InvalidArgument(
+                    $"Failed to add tags to stream {name} under account {Account} because a given stream cannot have more than {MaxTagsPerStream} tags associated with it.");
+            foreach (var (key, value) in q.Tags)
+            {
+                var tag = existing.FirstOrDefault(t => t.Key == key);
+                if (tag is null)
+                    db.StreamTags.Add(new StreamTagEntity { StreamId = stream.Id, Key = key, Value = value });
+                else
+                    tag.Value = value;
+            }
+            try
+            {
+                await db.SaveChangesAsync(ct);
+                break;
+            }
+            catch (DbUpdateException) when (attempt < 5)
+            {
+                db.ChangeTracker.Clear();
+            }
         }
-        await db.SaveChangesAsync(ct);
         await call.RespondEmptyAsync();
     }
 

@@ -61,7 +61,16 @@ internal sealed partial class KinesisApi(
     {
         if (!IsDataPlane(operation) && !await limiter.TryAcquireControlPlaneAsync(operation, null, call.Aborted))
             throw KinesisException.LimitExceeded($"Rate exceeded for operation {operation} under account {Account}.");
-        await DispatchCoreAsync(operation, call);
+        try
+        {
+            await DispatchCoreAsync(operation, call);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Two control-plane writes to one stream: the row's version changed between this call's read and its write,
+            // and nothing of this call was kept. AWS answers a change that races another with ResourceInUseException.
+            throw KinesisException.ResourceInUse($"The stream was changed by another request at the same time under account {Account}; retry the request.");
+        }
     }
 
     /// <summary>

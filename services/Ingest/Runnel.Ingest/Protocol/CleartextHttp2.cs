@@ -30,13 +30,36 @@ public static class CleartextHttp2
         {
             if (listen.Protocols != HttpProtocols.Http1AndHttp2 && listen.Protocols != HttpProtocols.Http1AndHttp2AndHttp3)
                 return;
-            listen.Use(next => connection => DetectAsync(connection, next));
+            var limits = listen.KestrelServerOptions.Limits;
+            listen.Use(next => connection => DetectAsync(connection, next, limits.RequestHeadersTimeout));
         });
     }
 
-    private static async Task DetectAsync(ConnectionContext connection, ConnectionDelegate next)
+    /// <summary>
+    /// The peek runs before Kestrel's protocol handlers, so none of their timeouts covers it: a client that connects
+    /// and stays silent is closed here after <paramref name="timeout"/>, the bound Kestrel puts on a request's headers.
+    /// </summary>
+    private static async Task DetectAsync(ConnectionContext connection, ConnectionDelegate next, TimeSpan timeout)
     {
-        if (connection.Features.Get<ITlsConnectionFeature>() is null && await StartsWithPrefaceAsync(connection))
+        if (connection.Features.Get<ITlsConnectionFeature>() is not null)
+        {
+            await next(connection);
+            return;
+        }
+        bool isPreface;
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed))
+        {
+            deadline.CancelAfter(timeout);
+            var decided = await StartsWithPrefaceAsync(connection, deadline.Token);
+            if (decided is null)
+            {
+                // Silent past the deadline, or gone: nothing was consumed and nobody is waiting for an answer.
+                connection.Abort(new ConnectionAbortedException("No request within the request headers timeout."));
+                return;
+            }
+            isPreface = decided.Value;
+        }
+        if (isPreface)
         {
             var alpn = new PriorKnowledgeFeature();
             connection.Features.Set<ITlsConnectionFeature>(alpn);
@@ -45,7 +68,8 @@ public static class CleartextHttp2
         await next(connection);
     }
 
-    private static async ValueTask<bool> StartsWithPrefaceAsync(ConnectionContext connection)
+    /// <summary>Whether the first bytes are the preface; null when the deadline passed or the client left first.</summary>
+    private static async ValueTask<bool?> StartsWithPrefaceAsync(ConnectionContext connection, CancellationToken deadline)
     {
         var input = connection.Transport.Input;
         while (true)
@@ -53,11 +77,11 @@ public static class CleartextHttp2
             ReadResult result;
             try
             {
-                result = await input.ReadAsync(connection.ConnectionClosed);
+                result = await input.ReadAsync(deadline);
             }
             catch (OperationCanceledException)
             {
-                return false;
+                return null;
             }
             var buffer = result.Buffer;
             var decided = Compare(buffer, out var isPreface);

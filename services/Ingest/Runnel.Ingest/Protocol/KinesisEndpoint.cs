@@ -1,4 +1,3 @@
-using System.Buffers;
 using Runnel.Gateway;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
@@ -101,7 +100,7 @@ internal sealed class KinesisEndpoint(KinesisApi api, AwsOperationTable operatio
         finally
         {
             if (body is not null)
-                ArrayPool<byte>.Shared.Return(body);
+                AwsGateway.ReturnBody(body);
         }
     }
 

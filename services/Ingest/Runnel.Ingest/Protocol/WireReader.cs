@@ -99,7 +99,7 @@ internal ref struct WireReader
         key = "";
         if (!TryReadPropertyName(out var name))
             return false;
-        key = Encoding.UTF8.GetString(name);
+        key = MalformedInput.StrictUtf8.GetString(name);
         return true;
     }
 
@@ -149,11 +149,15 @@ internal ref struct WireReader
             {
                 case CborReaderState.UnsignedInteger:
                 case CborReaderState.NegativeInteger:
-                    return _cbor.ReadInt64();
+                    return CborIntegers.ReadClamped(_cbor);
                 case CborReaderState.HalfPrecisionFloat:
                 case CborReaderState.SinglePrecisionFloat:
                 case CborReaderState.DoublePrecisionFloat:
-                    return (long)Math.Floor(_cbor.ReadDouble());
+                    var d = _cbor.ReadDouble();
+                    // A conversion of NaN or an infinity to long would quietly give 0 or a bound.
+                    if (!double.IsFinite(d))
+                        throw KinesisException.Serialization($"'{d}' can not be converted to {Article(type)} {type}");
+                    return Floor(d);
                 case CborReaderState.Null:
                 case CborReaderState.Undefined:
                     SkipCborNull();
@@ -168,14 +172,15 @@ internal ref struct WireReader
             case JsonTokenType.Number:
                 if (_json.TryGetInt64(out var whole))
                     return whole;
-                var d = _json.GetDouble();
-                return d >= long.MaxValue ? long.MaxValue : d <= long.MinValue ? long.MinValue : (long)Math.Floor(d);
+                return Floor(_json.GetDouble());
             case JsonTokenType.Null:
                 return null;
             default:
                 throw JsonMismatch(type);
         }
     }
+
+    private static long Floor(double d) => d >= long.MaxValue ? long.MaxValue : d <= long.MinValue ? long.MinValue : (long)Math.Floor(d);
 
     public bool? ReadBoolean()
     {
@@ -229,8 +234,9 @@ internal ref struct WireReader
             {
                 case CborReaderState.UnsignedInteger:
                 case CborReaderState.NegativeInteger:
-                    var n = _cbor.ReadInt64();
-                    return Math.Abs(n) > 100_000_000_000L ? n : n * 1000;
+                    var n = CborIntegers.ReadClamped(_cbor);
+                    var ms = n is > 100_000_000_000L or < -100_000_000_000L ? n : n * 1000;
+                    return MalformedInput.TryEpochSeconds(ms / 1000d, out _) ? ms : throw KinesisException.Serialization("Timestamp out of range.");
                 case CborReaderState.HalfPrecisionFloat:
                 case CborReaderState.SinglePrecisionFloat:
                 case CborReaderState.DoublePrecisionFloat:
@@ -264,9 +270,9 @@ internal ref struct WireReader
 
     private static long SecondsToMillis(double seconds)
     {
-        if (double.IsNaN(seconds) || double.IsInfinity(seconds) || Math.Abs(seconds) > 9_000_000_000_000d)
+        if (!MalformedInput.TryEpochSeconds(seconds, out var at))
             throw KinesisException.Serialization("Timestamp out of range.");
-        return (long)Math.Round(seconds * 1000d);
+        return at.ToUnixTimeMilliseconds();
     }
 
     /// <summary>A blob: base64 text in JSON (decoded in place), a byte string in CBOR. Null when absent.</summary>

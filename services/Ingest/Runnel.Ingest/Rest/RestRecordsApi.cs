@@ -26,26 +26,45 @@ internal static class RestRecordsApi
             var v = new Violations();
             v.StreamName(name);
             v.ThrowIfAny();
-            JsonDocument document;
-            try
-            {
-                document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
-            }
-            catch (JsonException)
-            {
-                throw KinesisException.Serialization("The body is not valid JSON.");
-            }
-            using (document)
-            {
-                var records = Parse(document.RootElement);
-                var batch = await api.PutBatchAsync(name, records, http.RequestAborted);
-                await WriteAsync(http, batch, records.Count);
-            }
+            var records = await ReadAsync(http);
+            var batch = await api.PutBatchAsync(name, records, http.RequestAborted);
+            await WriteAsync(http, batch, records.Count);
         }
         catch (KinesisException e)
         {
             if (!http.Response.HasStarted)
                 await AwsAnswers.WriteErrorAsync(http, WireFormat.Json, e.Type, e.Message, e.StatusCode);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RestRecordsApi)).LogError(e, "Unhandled fault in {Path}", http.Request.Path);
+            if (!http.Response.HasStarted)
+                await AwsAnswers.WriteErrorAsync(http, WireFormat.Json, ErrorTypes.InternalFailure, "Internal service failure.", 500);
+        }
+    }
+
+    /// <summary>The records of the body; anything malformed (framing, JSON, UTF-8) is the client's error.</summary>
+    private static async Task<List<KinesisApi.RecordInput>> ReadAsync(HttpContext http)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(http.Request.Body, default, http.RequestAborted);
+            return Parse(document.RootElement);
+        }
+        catch (Exception e) when (MalformedInput.Is(e))
+        {
+            throw KinesisException.Serialization("The body is not valid JSON.");
+        }
+        catch (BadHttpRequestException e)
+        {
+            throw new KinesisException(ErrorTypes.Serialization, e.Message, e.StatusCode);
+        }
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            throw new KinesisException(ErrorTypes.Serialization, e.Message, 400);
         }
     }
 
