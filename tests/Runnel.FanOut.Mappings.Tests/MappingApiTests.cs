@@ -130,21 +130,21 @@ public sealed class MappingApiTests(StandaloneHostFixture host)
             Assert.Contains(fragment, r.Message, StringComparison.Ordinal);
         }
 
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", BatchSize = 0 }, "InvalidParameterValueException", 400, "batchSize");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", BatchSize = 10_001 }, "InvalidParameterValueException", 400, "batchSize");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", MaximumBatchingWindowInSeconds = 301 }, "InvalidParameterValueException", 400, "maximumBatchingWindowInSeconds");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", ParallelizationFactor = 11 }, "InvalidParameterValueException", 400, "parallelizationFactor");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", MaximumRecordAgeInSeconds = 59 }, "InvalidParameterValueException", 400, "maximumRecordAgeInSeconds");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", MaximumRetryAttempts = -2 }, "InvalidParameterValueException", 400, "maximumRetryAttempts");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "SOMETIME" }, "InvalidParameterValueException", 400, "startingPosition");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "AT_TIMESTAMP" }, "InvalidParameterValueException", 400, "StartingPositionTimestamp");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", BatchSize = 0 }, "InvalidParameterValueException", 400, "batchSize");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", BatchSize = 10_001 }, "InvalidParameterValueException", 400, "batchSize");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", MaximumBatchingWindowInSeconds = 301 }, "InvalidParameterValueException", 400, "maximumBatchingWindowInSeconds");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", ParallelizationFactor = 11 }, "InvalidParameterValueException", 400, "parallelizationFactor");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", MaximumRecordAgeInSeconds = 59 }, "InvalidParameterValueException", 400, "maximumRecordAgeInSeconds");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", MaximumRetryAttempts = -2 }, "InvalidParameterValueException", 400, "maximumRetryAttempts");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "SOMETIME" }, "InvalidParameterValueException", 400, "startingPosition");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "AT_TIMESTAMP" }, "InvalidParameterValueException", 400, "StartingPositionTimestamp");
         await Refused(new { EventSourceArn = arn, FunctionName = "my-function", StartingPosition = "LATEST" }, "InvalidParameterValueException", 400, "URL");
-        await Refused(new { EventSourceArn = StreamArn("no-such-" + Guid.NewGuid().ToString("N")), FunctionName = "http://x/fn", StartingPosition = "LATEST" }, "InvalidParameterValueException", 400, "Stream not found");
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST", DestinationConfig = new { OnFailure = new { Destination = StreamArn("no-such-" + Guid.NewGuid().ToString("N")) } } }, "InvalidParameterValueException", 400, "Stream not found");
+        await Refused(new { EventSourceArn = StreamArn("no-such-" + Guid.NewGuid().ToString("N")), FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST" }, "InvalidParameterValueException", 400, "Stream not found");
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST", DestinationConfig = new { OnFailure = new { Destination = StreamArn("no-such-" + Guid.NewGuid().ToString("N")) } } }, "InvalidParameterValueException", 400, "Stream not found");
 
-        var first = await host.LambdaAsync(HttpMethod.Post, Path, new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "LATEST" });
+        var first = await host.LambdaAsync(HttpMethod.Post, Path, new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "LATEST" });
         Assert.Equal(202, first.Status);
-        await Refused(new { EventSourceArn = arn, FunctionName = "http://x/fn", StartingPosition = "TRIM_HORIZON" }, "ResourceConflictException", 409, first.Body.GetProperty("UUID").GetString()!);
+        await Refused(new { EventSourceArn = arn, FunctionName = "http://127.0.0.1:1/fn", StartingPosition = "TRIM_HORIZON" }, "ResourceConflictException", 409, first.Body.GetProperty("UUID").GetString()!);
 
         var missing = await host.LambdaAsync(HttpMethod.Put, Path + Guid.NewGuid(), new { BatchSize = 10 });
         Assert.Equal(404, missing.Status);
