@@ -24,7 +24,7 @@ public static class Extensions
 {
     /// <summary>
     /// Registers the Kinesis-compatible endpoint: options, the stream catalog over the metadata store,
-    /// the routing cache, iterator signing, the authentication seam and cleartext HTTP/2 on the shared
+    /// the routing cache, iterator signing, authentication and authorization (<c>Security</c>) and cleartext HTTP/2 on the shared
     /// port. The shard store locator comes from the ShardStore client (or the in-process node).
     /// </summary>
     public static IHostApplicationBuilder AddIngest(this IHostApplicationBuilder builder)
@@ -37,7 +37,7 @@ public static class Extensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new ShardIteratorCodec(
             IteratorKey(sp.GetRequiredService<IOptions<RunnelOptions>>().Value), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IRequestAuthenticator, AllowAllAuthenticator>();
+        services.AddRunnelSecurity();
         // Per-shard limits: on Redis when ConnectionStrings:Redis is set, in process otherwise.
         services.AddRunnelThrottling(builder.Configuration);
         // Per-shard traffic and hot keys shared across replicas, and the on-demand scaler.
@@ -67,10 +67,14 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Maps <c>POST /</c> (the Kinesis protocol) and <c>POST /v1/streams/{name}/records</c>.</summary>
+    /// <summary>
+    /// Maps <c>POST /</c> (the Kinesis protocol), <c>POST /v1/streams/{name}/records</c> and key management, with every
+    /// route but health behind the authenticator.
+    /// </summary>
     public static WebApplication MapIngest(this WebApplication app)
     {
         var endpoint = app.Services.GetRequiredService<KinesisEndpoint>();
+        app.MapRunnelSecurity();
         app.MapPost("/", endpoint.HandleAsync).DisableAntiforgery();
         app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
         // Lambda's event-source-mapping API belongs to FanOut: mapped by its module when it is in this process

@@ -1,10 +1,14 @@
 using System.Buffers;
 using System.Formats.Cbor;
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Runnel.Core.Errors;
+using Runnel.Core.Streams;
 using Runnel.FanOut.Apis;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
+using Runnel.Ingest.Options;
+using Runnel.Ingest.Streams;
 
 namespace Runnel.Ingest.Protocol;
 
@@ -57,7 +61,14 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 /// <c>X-Amz-Target</c>, authenticates, and answers errors in the service's shape: a status, the
 /// <c>x-amzn-ErrorType</c> header and a body with <c>__type</c> and <c>message</c>.
 /// </summary>
-internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator authenticator, ILogger<KinesisEndpoint> logger)
+internal sealed class KinesisEndpoint(
+    KinesisApi api,
+    IRequestAuthenticator authenticator,
+    RequestAuthorizer authorizer,
+    RouteCache routes,
+    ShardIteratorCodec iterators,
+    IOptions<RunnelOptions> runnel,
+    ILogger<KinesisEndpoint> logger)
 {
     private const string TargetPrefix = "Kinesis_20131202.";
     public const string JsonContentType = "application/x-amz-json-1.1";
@@ -90,6 +101,7 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
             var length = 0;
             (body, length) = await ReadBodyAsync(http);
             var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+            await AuthorizeAsync(http, principal, operation, body.AsMemory(0, length), format);
             var call = new ApiCall(http, body, length, format, principal);
             try
             {
@@ -135,7 +147,8 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
         {
             var length = 0;
             (body, length) = await ReadBodyAsync(http);
-            await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+            var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+            await AuthorizeAsync(http, principal, operation, body.AsMemory(0, length), format);
             var local = http.RequestServices.GetService<FanOutKinesisApi>();
             if (local is not null)
             {
@@ -166,6 +179,31 @@ internal sealed class KinesisEndpoint(KinesisApi api, IRequestAuthenticator auth
             if (body is not null)
                 ArrayPool<byte>.Shared.Return(body);
         }
+    }
+
+    /// <summary>
+    /// Checks <c>kinesis:&lt;Operation&gt;</c> against the principal's policy. The resource (the stream or consumer ARN the
+    /// request names; for GetRecords, the stream its iterator belongs to) is only worked out when the policy restricts
+    /// resources for that action.
+    /// </summary>
+    private async ValueTask AuthorizeAsync(HttpContext http, string principal, string operation, ReadOnlyMemory<byte> body, WireFormat format)
+    {
+        var action = "kinesis:" + operation;
+        if (await authorizer.AllowsAnyResourceAsync(principal, action, http.RequestAborted))
+            return;
+        var options = runnel.Value;
+        string? resource;
+        if (operation == "GetRecords")
+        {
+            var iterator = KinesisResources.Member(body.Span, format, "ShardIterator");
+            var route = iterator is null ? null : await routes.FindAsync(iterators.Decode(iterator).StreamId);
+            resource = route is null ? null : Arns.Stream(options.Region, options.AccountId, route.Name);
+        }
+        else
+        {
+            resource = KinesisResources.Find(body.Span, format, options.Region, options.AccountId);
+        }
+        await authorizer.AuthorizeAsync(principal, action, resource ?? RequestAuthorizer.AnyResource, http.RequestAborted);
     }
 
     /// <summary>
