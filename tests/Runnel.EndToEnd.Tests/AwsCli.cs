@@ -5,16 +5,16 @@ namespace Runnel.EndToEnd.Tests;
 
 /// <summary>
 /// The Debian AWS CLI v2 (from RUNNEL_AWS_CLI) pointed at one endpoint, isolated from any user
-/// configuration: dummy keys, us-east-1, no pager, no metadata-service lookups.
+/// configuration: the test administrator key unless given another, us-east-1, no pager, no metadata-service lookups.
 /// </summary>
-public sealed class AwsCli(Uri endpoint)
+public sealed class AwsCli(Uri endpoint, string accessKeyId = TestCredentials.AccessKeyId, string secretAccessKey = TestCredentials.SecretAccessKey)
 {
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Dictionary<string, string?> _environment = new()
     {
-        ["AWS_ACCESS_KEY_ID"] = "AKIDRUNNELTEST",
-        ["AWS_SECRET_ACCESS_KEY"] = "runnel-test-secret",
+        ["AWS_ACCESS_KEY_ID"] = accessKeyId,
+        ["AWS_SECRET_ACCESS_KEY"] = secretAccessKey,
         ["AWS_DEFAULT_REGION"] = "us-east-1",
         ["AWS_REGION"] = "us-east-1",
         ["AWS_PAGER"] = "",

@@ -65,7 +65,7 @@ public sealed class EventSourceMappingCrashTests
             Thread.Sleep(40);
         });
 
-        using var http = new HttpClient { BaseAddress = cluster.Endpoint };
+        using var http = TestCredentials.SignedClient(cluster.Endpoint);
         using var create = await http.PostAsJsonAsync("/2015-03-31/event-source-mappings/", new
         {
             EventSourceArn = $"arn:aws:kinesis:us-east-1:000000000000:stream/{stream}",

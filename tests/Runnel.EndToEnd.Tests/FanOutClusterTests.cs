@@ -58,7 +58,7 @@ public sealed class FanOutClusterTests(FanOutClusterTests.Fixture fixture) : ICl
             ["StreamDescriptionSummary"]!["StreamARN"]!.GetValue<string>();
 
         // Consumer registration in CBOR through Ingest: forwarded to FanOut and answered in CBOR.
-        using var http = new HttpClient { BaseAddress = Cluster.Endpoint, Timeout = Timeout.InfiniteTimeSpan };
+        using var http = TestCredentials.SignedClient(Cluster.Endpoint, Timeout.InfiniteTimeSpan);
         var registered = await CborCallAsync(http, "RegisterStreamConsumer", w => Members(w, ("StreamARN", streamArn), ("ConsumerName", "java")), ct);
         Assert.True(registered.Status == 200, $"{registered.Status} {string.Join(",", registered.Body)}\n{Cluster.Describe()}");
         var consumerArn = (string)((Dictionary<string, object?>)registered.Body["Consumer"]!)["ConsumerARN"]!;

@@ -14,8 +14,12 @@ public sealed class JavaScriptSdkTests(ClusterFixture fixture)
     public Task Sdk_v3_creates_puts_iterates_reads_lists_tags_and_deletes() =>
         RunAsync(fixture.Cluster.Endpoint, fixture.Cluster.Describe);
 
-    /// <summary>Runs a tests/js script (kinesis.test.mjs by default) against <paramref name="endpoint"/>; a failure carries the script's output.</summary>
-    internal static async Task RunAsync(Uri endpoint, Func<string> diagnostics, string script = "kinesis.test.mjs")
+    /// <summary>
+    /// Runs a tests/js script (kinesis.test.mjs by default) against <paramref name="endpoint"/>, with more environment
+    /// variables when given; a failure carries the script's output.
+    /// </summary>
+    internal static async Task RunAsync(Uri endpoint, Func<string> diagnostics, string script = "kinesis.test.mjs",
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         var directory = Path.Combine(RepositoryPaths.Root, "tests", "js");
         Assert.True(Directory.Exists(Path.Combine(directory, "node_modules", "@aws-sdk", "client-kinesis")),
@@ -24,7 +28,11 @@ public sealed class JavaScriptSdkTests(ClusterFixture fixture)
         var result = await ExternalCommand.RunAsync(
             "node", ["--test", "--test-reporter=spec", script],
             TimeSpan.FromMinutes(3),
-            new Dictionary<string, string?> { ["RUNNEL_ENDPOINT"] = endpoint.ToString().TrimEnd('/'), ["NO_COLOR"] = "1" },
+            new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>())
+            {
+                ["RUNNEL_ENDPOINT"] = endpoint.ToString().TrimEnd('/'),
+                ["NO_COLOR"] = "1",
+            },
             directory,
             cancellationToken: TestContext.Current.CancellationToken);
 

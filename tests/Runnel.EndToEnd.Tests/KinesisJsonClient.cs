@@ -30,7 +30,7 @@ public sealed record ReadRecord(string SequenceNumber, string PartitionKey, byte
 public sealed class KinesisJsonClient(Uri endpoint, TimeSpan? timeout = null) : IDisposable
 {
     private static readonly MediaTypeHeaderValue ContentType = new("application/x-amz-json-1.1");
-    private readonly HttpClient _http = new() { BaseAddress = endpoint, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+    private readonly HttpClient _http = TestCredentials.SignedClient(endpoint, timeout ?? TimeSpan.FromSeconds(30));
 
     public async Task<JsonObject> CallAsync(string operation, JsonObject body, CancellationToken cancellationToken = default)
     {

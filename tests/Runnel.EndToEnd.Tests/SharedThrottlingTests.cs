@@ -64,7 +64,7 @@ public sealed class SharedThrottlingTests
         // Each process reports the hot keys written through both.
         foreach (var endpoint in new[] { cluster.Endpoint, second.BaseAddress })
         {
-            using var http = new HttpClient { BaseAddress = endpoint };
+            using var http = TestCredentials.SignedClient(endpoint);
             await Wait.UntilAsync(async () =>
             {
                 var report = JsonDocument.Parse(await http.GetStringAsync($"/v1/streams/{stream}/hot-keys?shard=shardId-000000000000", ct)).RootElement;

@@ -41,10 +41,12 @@ public sealed class StandaloneFixture : IAsyncLifetime
 public sealed class StandaloneTests(StandaloneFixture fixture) : IClassFixture<StandaloneFixture>
 {
     [Fact]
-    public async Task Prints_where_it_listens()
+    public async Task Prints_where_it_listens_and_that_authentication_is_off_on_loopback()
     {
         await Wait.UntilAsync(() => fixture.Host.Output.Contains($"Runnel Standalone listening on {fixture.Endpoint.ToString().TrimEnd('/')}", StringComparison.Ordinal),
             TimeSpan.FromSeconds(10), "the listening line", cancellationToken: TestContext.Current.CancellationToken);
+        await Wait.UntilAsync(() => fixture.Host.Output.Contains("Authentication is off (Security:Authentication=None): allowed because Runnel listens on loopback only.", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10), "the line saying authentication is off on loopback", cancellationToken: TestContext.Current.CancellationToken);
     }
 
     [Fact]

@@ -320,12 +320,17 @@ public abstract class MetadataRoundTripTests<TFixture>(TFixture store) where TFi
         var id = "AKIA" + Guid.NewGuid().ToString("N")[..16].ToUpperInvariant();
         await using (var db = store.CreateContext())
         {
-            db.AccessKeys.Add(new AccessKeyEntity { AccessKeyId = id, SecretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", Description = "ci", CreatedAt = At });
+            db.AccessKeys.Add(new AccessKeyEntity
+            {
+                AccessKeyId = id, EncryptedSecret = "c2VhbGVk", UserName = "ci", PolicyDocument = "{\"Statement\":[]}", Description = "ci", CreatedAt = At,
+            });
             await db.SaveChangesAsync(Ct);
         }
         await using var read = store.CreateContext();
         var key = await read.AccessKeys.SingleAsync(k => k.AccessKeyId == id, Ct);
-        Assert.Equal("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", key.SecretAccessKey);
+        Assert.Equal("c2VhbGVk", key.EncryptedSecret);
+        Assert.Equal("ci", key.UserName);
+        Assert.Equal("{\"Statement\":[]}", key.PolicyDocument);
         Assert.True(key.Enabled);
         Assert.Equal("ci", key.Description);
     }

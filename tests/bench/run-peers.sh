@@ -271,7 +271,8 @@ start_cluster() { # name round
     sleep 0.1
   done
   PORT=$(free_port)
-  "${cluster_env[@]}" dotnet "$INGEST" --urls "http://127.0.0.1:$PORT" \
+  # The load generator does not sign: the benchmark measures the data path, as Standalone on loopback serves it.
+  "${cluster_env[@]}" dotnet "$INGEST" --urls "http://127.0.0.1:$PORT" --Security:Authentication=None \
     "--Runnel:IteratorSigningKey=$(head -c 32 /dev/urandom | base64 -w0)" "${metadata[@]}" "${RUNNEL_ARGS[@]}" \
     >"$WORK/logs/$name-r$round-ingest.log" 2>&1 &
   STARTED+=("$!")

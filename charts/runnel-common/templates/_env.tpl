@@ -37,6 +37,14 @@ Configuration shared by every Runnel process, as environment variables (".NET co
   value: "Postgres"
 {{- include "runnel-common.secretEnv" (list "ConnectionStrings__Metadata" $g.metadata) }}
 {{- include "runnel-common.secretEnv" (list "Runnel__IteratorSigningKey" $g.iteratorSigningKey) }}
+{{- $security := $g.security | default dict }}
+- name: Security__Authentication
+  value: {{ $security.authentication | default "SigV4" | quote }}
+{{- if $security.existingSecret }}
+{{- include "runnel-common.secretEnv" (list "Security__MasterKey" (dict "existingSecret" $security.existingSecret "key" $security.masterKeyKey)) }}
+{{- include "runnel-common.secretEnv" (list "Security__BootstrapAccessKeyId" (dict "existingSecret" $security.existingSecret "key" $security.bootstrapAccessKeyIdKey)) }}
+{{- include "runnel-common.secretEnv" (list "Security__BootstrapSecretAccessKey" (dict "existingSecret" $security.existingSecret "key" $security.bootstrapSecretAccessKeyKey)) }}
+{{- end }}
 {{- with $g.redis }}
 {{- if .address }}
 - name: ConnectionStrings__Redis

@@ -1,12 +1,15 @@
+using System.Net;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Runnel.Analytics;
 using Runnel.FanOut;
 using Runnel.Firehose;
 using Runnel.Ingest;
+using Runnel.Ingest.Auth;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ShardStore;
@@ -22,6 +25,7 @@ namespace Runnel.Standalone;
 public static class StandaloneHost
 {
     private const string KeyFileName = "iterator-signing.key";
+    private const string MasterKeyFileName = "master.key";
 
     /// <summary>Where Standalone listens unless <c>--urls</c>, <c>Urls</c> or <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrls = "http://127.0.0.1:4700";
@@ -29,7 +33,16 @@ public static class StandaloneHost
     /// <summary>Builds, prepares and runs Standalone; the exit code of the process.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
-        var builder = CreateBuilder(args);
+        WebApplicationBuilder builder;
+        try
+        {
+            builder = CreateBuilder(args);
+        }
+        catch (StandaloneConfigurationException e)
+        {
+            await Console.Error.WriteLineAsync(e.Message);
+            return 1;
+        }
         // Checked before any module is composed, so that nothing else is printed first.
         if (StartupChecks.PortInUse(builder.Configuration[WebHostDefaults.ServerUrlsKey]) is { } busy)
         {
@@ -80,11 +93,15 @@ public static class StandaloneHost
         app.MapFanOut();
         app.MapFirehose();
         app.MapAnalytics();
+        var authentication = app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value.Authentication;
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             foreach (var address in addresses)
                 Console.WriteLine($"Runnel Standalone listening on {address}");
+            Console.WriteLine(authentication == AuthenticationMode.None
+                ? "Authentication is off (Security:Authentication=None): allowed because Runnel listens on loopback only. Set Security:Authentication=SigV4 and a bootstrap key before listening elsewhere."
+                : "Authentication is on (Security:Authentication=SigV4): requests must be signed with an access key.");
         });
         return app;
     }
@@ -120,7 +137,10 @@ public static class StandaloneHost
             defaults["ConnectionStrings:Metadata"] = new SqliteConnectionStringBuilder { DataSource = Path.Combine(data, "metadata.db") }.ToString();
         }
         if (string.IsNullOrWhiteSpace(config["Runnel:IteratorSigningKey"]))
-            defaults["Runnel:IteratorSigningKey"] = LoadOrCreateSigningKey(data);
+            defaults["Runnel:IteratorSigningKey"] = LoadOrCreateKey(data, KeyFileName);
+        if (string.IsNullOrWhiteSpace(config["Security:MasterKey"]))
+            defaults["Security:MasterKey"] = LoadOrCreateKey(data, MasterKeyFileName);
+        defaults["Security:Authentication"] = AuthenticationFor(config);
         if (string.IsNullOrWhiteSpace(config["ShardStore:DataDirectory"]))
             defaults["ShardStore:DataDirectory"] = Path.Combine(data, "shards");
         if (string.IsNullOrWhiteSpace(config["ShardStore:NodeId"]))
@@ -129,12 +149,46 @@ public static class StandaloneHost
     }
 
     /// <summary>
-    /// Iterators issued before a restart must stay valid, so the key is generated once (256 random bits)
-    /// and kept in the data folder, readable by the owner only.
+    /// <c>None</c> unless asked otherwise while every listening address is loopback; <c>SigV4</c> otherwise. <c>None</c>
+    /// asked for on any other address is refused: anyone on the network could then read, write and delete every stream.
     /// </summary>
-    private static string LoadOrCreateSigningKey(string data)
+    private static string AuthenticationFor(IConfiguration config)
     {
-        var path = Path.Combine(data, KeyFileName);
+        var urls = ListenUrls(config);
+        var exposed = urls.Where(u => !IsLoopback(u)).ToList();
+        var asked = config["Security:Authentication"];
+        if (string.IsNullOrWhiteSpace(asked))
+            return exposed.Count == 0 ? nameof(AuthenticationMode.None) : nameof(AuthenticationMode.SigV4);
+        if (Enum.TryParse<AuthenticationMode>(asked, ignoreCase: true, out var mode) && mode == AuthenticationMode.None && exposed.Count > 0)
+            throw new StandaloneConfigurationException(
+                $"Refusing to start: Security:Authentication=None while listening on {string.Join(", ", exposed)}; set Security:Authentication=SigV4 (with Security:BootstrapAccessKeyId and Security:BootstrapSecretAccessKey) or listen on loopback only.");
+        return asked;
+    }
+
+    /// <summary>The addresses Kestrel will bind: <c>urls</c> (settings, --urls, ASPNETCORE_URLS) and Kestrel endpoints; its default is loopback.</summary>
+    private static List<string> ListenUrls(IConfiguration config)
+    {
+        var urls = (config["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        urls.AddRange(config.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
+        if (!string.IsNullOrWhiteSpace(config["http_ports"]) || !string.IsNullOrWhiteSpace(config["https_ports"]))
+            urls.Add("http://*:" + (config["http_ports"] ?? config["https_ports"]));
+        return urls;
+    }
+
+    private static bool IsLoopback(string url)
+    {
+        var host = BindingAddress.Parse(url).Host;
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+    }
+
+    /// <summary>
+    /// Iterators issued before a restart must stay valid and stored secrets must open again, so each key is generated
+    /// once (256 random bits) and kept in the data folder, readable by the owner only.
+    /// </summary>
+    private static string LoadOrCreateKey(string data, string fileName)
+    {
+        var path = Path.Combine(data, fileName);
         if (File.Exists(path))
             return File.ReadAllText(path).Trim();
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
@@ -146,3 +200,6 @@ public static class StandaloneHost
         return key;
     }
 }
+
+/// <summary>A setting Standalone refuses to start with; its message is one line that names the setting.</summary>
+public sealed class StandaloneConfigurationException(string message) : Exception(message);

@@ -24,7 +24,8 @@ public sealed record ClusterOptions
 
 /// <summary>
 /// A deployed-shape Runnel on one machine: a PostgreSQL database of its own (migrated by the
-/// Migrator, as the Helm hook does), ShardStore nodes and one Ingest, each a separate OS process
+/// Migrator, as the Helm hook does), ShardStore nodes and one Ingest (SigV4 on, with the
+/// <see cref="TestCredentials"/> administrator key), each a separate OS process
 /// started from its build output on a free loopback port. Nodes keep their data directory, node id
 /// and port across <see cref="ProcessHost.RestartAsync"/>, so a restart is the same node coming back.
 /// </summary>
@@ -145,6 +146,7 @@ public sealed class RunnelCluster : IAsyncDisposable
             [
                 $"--urls={ingestAddress}",
                 $"--Runnel:IteratorSigningKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
+                .. TestCredentials.IngestArguments(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))),
                 .. metadata,
                 .. _fanOuts.Take(1).Select(f => $"--FanOut:Address={f.BaseAddress}"),
                 .. options.IngestArguments,

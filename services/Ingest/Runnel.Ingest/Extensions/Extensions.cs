@@ -24,7 +24,7 @@ public static class Extensions
 {
     /// <summary>
     /// Registers the Kinesis-compatible endpoint: options, the stream catalog over the metadata store,
-    /// the routing cache, iterator signing, the authentication seam and cleartext HTTP/2 on the shared
+    /// the routing cache, iterator signing, authentication and authorization (<c>Security</c>) and cleartext HTTP/2 on the shared
     /// port. The shard store locator comes from the ShardStore client (or the in-process node).
     /// </summary>
     public static IHostApplicationBuilder AddIngest(this IHostApplicationBuilder builder)
@@ -37,7 +37,7 @@ public static class Extensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new ShardIteratorCodec(
             IteratorKey(sp.GetRequiredService<IOptions<RunnelOptions>>().Value), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IRequestAuthenticator, AllowAllAuthenticator>();
+        services.AddRunnelSecurity();
         // Per-shard limits: on Redis when ConnectionStrings:Redis is set, in process otherwise.
         services.AddRunnelThrottling(builder.Configuration);
         // Per-shard traffic and hot keys shared across replicas, and the on-demand scaler.
@@ -64,10 +64,14 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Maps <c>POST /</c> (the Kinesis protocol) and <c>POST /v1/streams/{name}/records</c>.</summary>
+    /// <summary>
+    /// Maps <c>POST /</c> (the Kinesis protocol), <c>POST /v1/streams/{name}/records</c> and key management, with every
+    /// route but health behind the authenticator.
+    /// </summary>
     public static WebApplication MapIngest(this WebApplication app)
     {
         var endpoint = app.Services.GetRequiredService<KinesisEndpoint>();
+        app.MapRunnelSecurity();
         // Every method: AWS answers the ones it does not serve (and CORS preflights) on the same path.
         app.Map("/", endpoint.HandleAsync).DisableAntiforgery();
         app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
@@ -76,7 +80,7 @@ public static class Extensions
         var table = app.Services.GetRequiredService<AwsOperationTable>();
         if (!table.IsLocal(AwsServices.FanOut))
         {
-            app.MapMethods("/2015-03-31/event-source-mappings/{**rest}", ["GET", "POST", "PUT", "DELETE"], async (HttpContext http, IRequestAuthenticator authenticator) =>
+            app.MapMethods("/2015-03-31/event-source-mappings/{**rest}", ["GET", "POST", "PUT", "DELETE"], async (HttpContext http) =>
             {
                 if (table.Of(AwsServices.FanOut) is not RemoteAwsOperations fanOut)
                 {
@@ -85,16 +89,11 @@ public static class Extensions
                     await http.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["Type"] = "Service", ["message"] = "Event source mappings need the FanOut service, which is not configured (FanOut:Address)." }, http.RequestAborted);
                     return;
                 }
-                var (body, length) = await AwsGateway.ReadBodyAsync(http);
-                try
-                {
-                    var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
-                    await fanOut.ForwardRestAsync(http, body.AsMemory(0, length), principal);
-                }
-                finally
-                {
-                    AwsGateway.ReturnBody(body);
-                }
+                // Route authentication has read (and verified) the body and left it buffered, with the principal.
+                using var body = new MemoryStream();
+                await http.Request.Body.CopyToAsync(body, http.RequestAborted);
+                var principal = http.Items[RouteAuthentication.PrincipalItem] as string ?? "anonymous";
+                await fanOut.ForwardRestAsync(http, body.GetBuffer().AsMemory(0, (int)body.Length), principal);
             });
         }
         app.MapCapacity();

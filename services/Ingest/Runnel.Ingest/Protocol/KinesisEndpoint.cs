@@ -1,6 +1,10 @@
+using Microsoft.Extensions.Options;
+using Runnel.Core.Streams;
 using Runnel.Gateway;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Operations;
+using Runnel.Ingest.Options;
+using Runnel.Ingest.Streams;
 
 namespace Runnel.Ingest.Protocol;
 
@@ -50,7 +54,15 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 /// <see cref="IRequestAuthenticator"/> and answer errors in the service's shape: a status, the
 /// <c>x-amzn-ErrorType</c> header and a body with <c>__type</c> and <c>message</c>.
 /// </summary>
-internal sealed class KinesisEndpoint(KinesisApi api, AwsOperationTable operations, IRequestAuthenticator authenticator, ILogger<KinesisEndpoint> logger)
+internal sealed class KinesisEndpoint(
+    KinesisApi api,
+    AwsOperationTable operations,
+    IRequestAuthenticator authenticator,
+    RequestAuthorizer authorizer,
+    RouteCache routes,
+    ShardIteratorCodec iterators,
+    IOptions<RunnelOptions> runnel,
+    ILogger<KinesisEndpoint> logger)
 {
     private const string TargetPrefix = AwsServices.KinesisPrefix;
 
@@ -89,10 +101,16 @@ internal sealed class KinesisEndpoint(KinesisApi api, AwsOperationTable operatio
                 else if (!known)
                     await AwsFrontDoor.RefuseUnknownOperationAsync(http, format);
                 else if (handler is not null)
-                    await AwsGateway.InvokeAsync(http, handler, operation!, format, body.AsMemory(0, length), b => authenticator.AuthenticateAsync(http, b, http.RequestAborted), logger);
+                    await AwsGateway.InvokeAsync(http, handler, operation!, format, body.AsMemory(0, length), async b =>
+                    {
+                        var principal = await authenticator.AuthenticateAsync(http, b, http.RequestAborted);
+                        await AuthorizeAsync(http, principal, handler, operation!, b, format);
+                        return principal;
+                    }, logger);
                 else
                 {
                     var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
+                    await AuthorizeAsync(http, principal, null, operation!, body.AsMemory(0, length), format);
                     await api.DispatchAsync(operation!, new ApiCall(http, body, length, format, principal));
                 }
             });
@@ -102,6 +120,69 @@ internal sealed class KinesisEndpoint(KinesisApi api, AwsOperationTable operatio
             if (body is not null)
                 AwsGateway.ReturnBody(body);
         }
+    }
+
+    /// <summary>
+    /// Checks <c>kinesis:&lt;Operation&gt;</c> against the principal's policy. The resource (the stream or consumer ARN the
+    /// request names; for GetRecords, the stream its iterator belongs to) is only worked out when the policy restricts
+    /// resources for that action.
+    /// </summary>
+    private async ValueTask AuthorizeAsync(HttpContext http, string principal, string operation, ReadOnlyMemory<byte> body, WireFormat format)
+    {
+        var action = "kinesis:" + operation;
+        if (await authorizer.AllowsAnyResourceAsync(principal, action, http.RequestAborted))
+            return;
+        var options = runnel.Value;
+        string? resource;
+        if (operation == "GetRecords")
+        {
+            var iterator = KinesisResources.Member(body.Span, format, "ShardIterator");
+            var route = iterator is null ? null : await routes.FindAsync(iterators.Decode(iterator).StreamId);
+            resource = route is null ? null : Arns.Stream(options.Region, options.AccountId, route.Name);
+        }
+        else
+        {
+            resource = KinesisResources.Find(body.Span, format, options.Region, options.AccountId);
+        }
+        await authorizer.AuthorizeAsync(principal, action, resource ?? RequestAuthorizer.AnyResource, http.RequestAborted);
+    }
+
+    /// <summary>
+    /// Checks <c>&lt;service&gt;:&lt;Operation&gt;</c> (<c>kinesis:</c>, <c>firehose:</c>, <c>kinesisanalytics:</c>) against
+    /// the principal's policy. The resource (the stream or consumer ARN the request names, for GetRecords the stream its
+    /// iterator belongs to; the delivery stream or application ARN) is only worked out when the policy restricts
+    /// resources for that action.
+    /// </summary>
+    private async ValueTask AuthorizeAsync(HttpContext http, string principal, IAwsOperations? handler, string operation, ReadOnlyMemory<byte> body, WireFormat format)
+    {
+        var service = handler is null || handler.TargetPrefix == AwsServices.KinesisPrefix ? "kinesis"
+            : handler.Service == AwsServices.Firehose.Name ? "firehose" : "kinesisanalytics";
+        var action = service + ":" + operation;
+        if (await authorizer.AllowsAnyResourceAsync(principal, action, http.RequestAborted))
+            return;
+        var options = runnel.Value;
+        string? resource;
+        if (operation == "GetRecords" && handler is null)
+        {
+            var iterator = KinesisResources.Member(body.Span, format, "ShardIterator");
+            var route = iterator is null ? null : await routes.FindAsync(iterators.Decode(iterator).StreamId);
+            resource = route is null ? null : Arns.Stream(options.Region, options.AccountId, route.Name);
+        }
+        else if (service == "firehose")
+        {
+            resource = KinesisResources.Member(body.Span, format, "DeliveryStreamName") is { } name
+                ? $"arn:aws:firehose:{options.Region}:{options.AccountId}:deliverystream/{name}" : null;
+        }
+        else if (service == "kinesisanalytics")
+        {
+            resource = KinesisResources.Member(body.Span, format, "ApplicationName") is { } name
+                ? $"arn:aws:kinesisanalytics:{options.Region}:{options.AccountId}:application/{name}" : null;
+        }
+        else
+        {
+            resource = KinesisResources.Find(body.Span, format, options.Region, options.AccountId);
+        }
+        await authorizer.AuthorizeAsync(principal, action, resource ?? RequestAuthorizer.AnyResource, http.RequestAborted);
     }
 
     /// <summary>

@@ -111,7 +111,9 @@ internal sealed class AccessKeyConfiguration : IEntityTypeConfiguration<AccessKe
         b.ToTable("access_keys");
         b.HasKey(k => k.AccessKeyId);
         b.Property(k => k.AccessKeyId).HasMaxLength(128);
-        b.Property(k => k.SecretAccessKey).HasMaxLength(256);
+        b.Property(k => k.EncryptedSecret).HasMaxLength(512);
+        b.Property(k => k.UserName).HasMaxLength(64);
+        b.Property(k => k.PolicyDocument).HasMaxLength(10240);
         b.Property(k => k.Description).HasMaxLength(1024);
     }
 }

@@ -117,11 +117,19 @@ public class LeaseEntity
     public string? ParentShardIndexes { get; set; }
 }
 
-/// <summary>An access key for Signature V4. The secret is needed to verify signatures, so it is stored.</summary>
+/// <summary>
+/// An access key for Signature V4 and the principal it signs as. Verifying a signature needs the secret itself,
+/// so it is kept, sealed with AES-GCM under the deployment's master key (never in plain text).
+/// </summary>
 public class AccessKeyEntity
 {
     public required string AccessKeyId { get; set; }
-    public required string SecretAccessKey { get; set; }
+    /// <summary>base64(nonce | ciphertext | tag) of the UTF-8 secret, sealed with the access key id as associated data.</summary>
+    public required string EncryptedSecret { get; set; }
+    /// <summary>The IAM-style user the key belongs to; errors name it as <c>arn:aws:iam::account:user/UserName</c>.</summary>
+    public required string UserName { get; set; }
+    /// <summary>The identity policy (IAM JSON) of this principal; none allows nothing.</summary>
+    public string? PolicyDocument { get; set; }
     public string? Description { get; set; }
     public bool Enabled { get; set; } = true;
     public DateTimeOffset CreatedAt { get; set; }

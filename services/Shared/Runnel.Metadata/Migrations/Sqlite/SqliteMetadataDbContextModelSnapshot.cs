@@ -33,9 +33,18 @@ namespace Runnel.Metadata.Migrations.Sqlite
                     b.Property<bool>("Enabled")
                         .HasColumnType("INTEGER");
 
-                    b.Property<string>("SecretAccessKey")
+                    b.Property<string>("EncryptedSecret")
                         .IsRequired()
-                        .HasMaxLength(256)
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PolicyDocument")
+                        .HasMaxLength(10240)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("UserName")
+                        .IsRequired()
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.HasKey("AccessKeyId");
