@@ -83,23 +83,23 @@ internal static class RouteAuthentication
         return ("runnel:CallRoute", RequestAuthorizer.AnyResource);
     }
 
-    /// <summary>Reads the whole body (at most <see cref="AwsGateway.MaxBodyBytes"/>) and puts it back for the route.</summary>
+    /// <summary>
+    /// Reads the whole body (at most <see cref="AwsGateway.MaxBodyBytes"/>; broken framing is the client's 400) and puts
+    /// it back for the route.
+    /// </summary>
     private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext http)
     {
-        var request = http.Request;
-        if (request.ContentLength > AwsGateway.MaxBodyBytes)
-            throw new KinesisException(ErrorTypes.Serialization, $"The request body exceeds {AwsGateway.MaxBodyBytes} bytes.", 413);
-        var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, http.RequestAborted)) > 0)
+        var (pooled, length) = await AwsGateway.ReadBodyAsync(http);
+        byte[] copy;
+        try
         {
-            if (buffer.Length + read > AwsGateway.MaxBodyBytes)
-                throw new KinesisException(ErrorTypes.Serialization, $"The request body exceeds {AwsGateway.MaxBodyBytes} bytes.", 413);
-            buffer.Write(chunk, 0, read);
+            copy = pooled.AsSpan(0, length).ToArray();
         }
-        buffer.Position = 0;
-        request.Body = buffer;
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        finally
+        {
+            AwsGateway.ReturnBody(pooled);
+        }
+        http.Request.Body = new MemoryStream(copy, writable: false);
+        return copy;
     }
 }
