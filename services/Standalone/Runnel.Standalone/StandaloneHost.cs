@@ -89,7 +89,8 @@ public static class StandaloneHost
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapIngest();
-        app.MapShardStore();
+        // The node API (/internal/shards/...) is not mapped: Standalone reaches its one node in process, and on the
+        // public port those routes would let anyone read, seal, purge or delete any shard's data.
         app.MapFanOut();
         app.MapFirehose();
         app.MapAnalytics();
