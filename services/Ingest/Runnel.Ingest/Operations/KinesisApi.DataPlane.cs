@@ -404,7 +404,7 @@ internal sealed partial class KinesisApi
         r.ReadRequestEnd();
         var v = new Violations();
         v.NotNull("records", records);
-        v.ListLength("records", records?.Count, 1, MaxBatchRecords);
+        v.ListLength("records", records is null ? null : Violations.StructureTexts("PutRecordsRequestEntry", records.Count), 1, MaxBatchRecords);
         if (records is not null)
             for (var i = 0; i < records.Count; i++)
                 ValidateRecord(v, records[i], i);
