@@ -144,4 +144,22 @@ public sealed class SerializationWordingTests(StandaloneFixture f)
         AssertFault(await CallAsync(protocol, "PutRecords", new { StreamName = stream, Records = 1 }), "Expected list or null");
         Assert.Equal(0, (await f.OkAsync("ListTagsForStream", new { StreamName = stream })).GetProperty("Tags").GetArrayLength());
     }
+
+    [Theory]
+    [InlineData("json")]
+    [InlineData("cbor")]
+    public async Task An_AT_TIMESTAMP_in_the_future_is_refused_with_both_times(string protocol)
+    {
+        var stream = StandaloneFixture.NewStreamName("sw");
+        await f.CreateStreamAsync(stream);
+        // Whole seconds, so the JSON form's fraction converts to milliseconds exactly.
+        var future = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds());
+        // JSON carries epoch seconds with a fraction; CBOR's integer beyond 10^11 is read as milliseconds.
+        object timestamp = protocol == "cbor" ? future.ToUnixTimeMilliseconds() : future.ToUnixTimeMilliseconds() / 1000.0;
+        var answer = await CallAsync(protocol, "GetShardIterator",
+            new { StreamName = stream, ShardId = "shardId-000000000000", ShardIteratorType = "AT_TIMESTAMP", Timestamp = timestamp });
+        Assert.Equal("InvalidArgumentException", answer.Type);
+        Assert.StartsWith($"The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {future.ToUnixTimeMilliseconds()}, currentTimestampInMillis: ",
+            answer.Body.GetProperty("message").GetString());
+    }
 }

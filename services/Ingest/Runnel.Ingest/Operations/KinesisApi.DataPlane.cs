@@ -469,6 +469,10 @@ internal sealed partial class KinesisApi
                 if (timestamp is not { } at)
                     throw KinesisException.InvalidArgument(
                         "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.");
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                if (at > now)
+                    throw KinesisException.InvalidArgument(
+                        $"The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {at}, currentTimestampInMillis: {now}");
                 ordinal = await WithOwnerAsync(route, shard, (s, r, c) => s.FindOrdinalAsync(r, at, c), call.Aborted);
                 break;
         }
