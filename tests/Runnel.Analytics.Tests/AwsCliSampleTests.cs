@@ -127,4 +127,25 @@ public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture
         Assert.Equal(window, rows[0].GetProperty("APPROXIMATE_ARRIVAL_TIME").GetString());
         await StopAndDeleteAsync(application);
     }
+
+    [Fact]
+    public async Task The_sliding_window_sample_emits_a_row_per_record_with_the_tickers_last_minute()
+    {
+        var (application, input, output) = await StartAsync(Samples.SlidingMinMaxAvg);
+        // One PutRecords call: one arrival time, so each row's minute holds its ticker's rows put before it.
+        await Host.PutAsync(input,
+        [
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 10)),
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 20)),
+            ("BBB", Tick("BBB", "ENERGY", 1, 5)),
+            ("AAA", Tick("AAA", "TECHNOLOGY", 1, 30)),
+        ]);
+
+        var rows = await Wait.ForAsync(async () => await Host.ReadAllAsync(output) is { Count: >= 4 } r ? r : null,
+            TimeSpan.FromSeconds(60), "a row per input record in the output stream", cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal([("AAA", 10.0, 10.0, 10.0), ("AAA", 10.0, 20.0, 15.0), ("BBB", 5.0, 5.0, 5.0), ("AAA", 10.0, 30.0, 20.0)],
+            rows.Select(r => (r.GetProperty("TICKER_SYMBOL").GetString(), r.GetProperty("MIN_PRICE").GetDouble(),
+                r.GetProperty("MAX_PRICE").GetDouble(), r.GetProperty("AVG_PRICE").GetDouble())));
+        await StopAndDeleteAsync(application);
+    }
 }

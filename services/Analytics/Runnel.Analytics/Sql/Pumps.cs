@@ -29,6 +29,44 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
         }
         return output;
     }
+
+    /// <summary>The group's identity: every GROUP BY or PARTITION BY value with its kind, so 1 and '1' are different groups.</summary>
+    /// <summary>A closed window's group: its aggregates' results, filtered by HAVING, as one row with the given ROWTIME.</summary>
+    protected void EmitGroup(WindowGroup group, IReadOnlyList<CallExpr> aggregates, Expr? having, DateTime rowtime, RowSink emit)
+    {
+        try
+        {
+            var results = new object?[aggregates.Count];
+            for (var i = 0; i < results.Length; i++)
+                results[i] = group.States[i].Result(aggregates[i].Name);
+            if (having is null || Evaluator.IsTrue(having, group.Row, results))
+                emit(Target.Name, Project(group.Row, results, rowtime));
+        }
+        catch (SqlRuntimeException)
+        {
+            ErrorRows++;
+        }
+    }
+
+    protected static string KeyOf(IReadOnlyList<Expr> keys, object?[] row)
+    {
+        var sb = new StringBuilder();
+        foreach (var g in keys)
+        {
+            var v = Evaluator.Eval(g, row);
+            sb.Append(v switch
+            {
+                null => "n",
+                long l => "l" + l.ToString(CultureInfo.InvariantCulture),
+                double d => "d" + d.ToString("R", CultureInfo.InvariantCulture),
+                DateTime t => "t" + t.Ticks.ToString(CultureInfo.InvariantCulture),
+                bool b => b ? "T" : "F",
+                _ => "s" + v,
+            });
+            sb.Append('\u001f');
+        }
+        return sb.ToString();
+    }
 }
 
 /// <summary>A continuous filter and projection: one output row per input row that passes WHERE, with its ROWTIME.</summary>
@@ -118,7 +156,7 @@ internal sealed class WindowPump(
             }
             else
             {
-                var key = KeyOf(row);
+                var key = KeyOf(groupBy, row);
                 if (!Windows.TryGetValue(start.Ticks, out var groups))
                     Windows[start.Ticks] = groups = [];
                 if (!groups.TryGetValue(key, out var group))
@@ -175,42 +213,7 @@ internal sealed class WindowPump(
                 return;
             Windows.Remove(startTicks);
             foreach (var group in groups.Values)
-            {
-                try
-                {
-                    var results = new object?[aggregates.Count];
-                    for (var i = 0; i < results.Length; i++)
-                        results[i] = group.States[i].Result(aggregates[i].Name);
-                    if (having is not null && !Evaluator.IsTrue(having, group.Row, results))
-                        continue;
-                    emit(Target.Name, Project(group.Row, results, end));
-                }
-                catch (SqlRuntimeException)
-                {
-                    ErrorRows++;
-                }
-            }
+                EmitGroup(group, aggregates, having, end, emit);
         }
-    }
-
-    /// <summary>The group's identity: every GROUP BY value with its kind, so 1 and '1' are different groups.</summary>
-    private string KeyOf(object?[] row)
-    {
-        var sb = new StringBuilder();
-        foreach (var g in groupBy)
-        {
-            var v = Evaluator.Eval(g, row);
-            sb.Append(v switch
-            {
-                null => "n",
-                long l => "l" + l.ToString(CultureInfo.InvariantCulture),
-                double d => "d" + d.ToString("R", CultureInfo.InvariantCulture),
-                DateTime t => "t" + t.Ticks.ToString(CultureInfo.InvariantCulture),
-                bool b => b ? "T" : "F",
-                _ => "s" + v,
-            });
-            sb.Append('\u001f');
-        }
-        return sb.ToString();
     }
 }

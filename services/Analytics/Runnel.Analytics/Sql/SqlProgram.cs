@@ -104,7 +104,11 @@ public sealed class SqlProgram
             throw new SqlException(select.At.Line, select.At.Column,
                 $"The query selects {items.Count} column{(items.Count == 1 ? "" : "s")} but {target.Name} takes {slots.Length}.");
 
-        var grouped = select.GroupBy.Count > 0 || binder.AggregateCalls.Count > 0;
+        var sliding = binder.AggregateCalls.Where(c => c.Over is not null || c.OverName is not null).ToList();
+        if (sliding.Count > 0 || select.Windows.Count > 0)
+            return CompileSliding(p, select, from, target, binder, items, slots);
+
+        var grouped = select.GroupBy.Count > 0 || binder.AggregateCalls.Count > 0 || select.Stagger is not null;
         if (!grouped)
         {
             if (select.Having is not null)
@@ -112,9 +116,9 @@ public sealed class SqlProgram
             return new ProjectPump(p.Name, from, target, items, slots, select.Where);
         }
 
-        var outside = new HashSet<int>(binder.ColumnsOutsideAggregates);
+        var keys = select.Stagger?.PartitionBy ?? select.GroupBy;
         var groupBinder = new Binder(from, select.Alias);
-        foreach (var g in select.GroupBy)
+        foreach (var g in keys)
             groupBinder.Bind(g, allowAggregates: false);
         if (select.Having is not null)
             binder.Bind(select.Having, allowAggregates: true);
@@ -125,10 +129,17 @@ public sealed class SqlProgram
             if (index != 0 && !grouping.Contains(index))
             {
                 var at = FindColumn(select, index) ?? select.At;
-                throw new SqlException(at.Line, at.Column, $"Column {from.Columns[index].Name} must appear in GROUP BY or inside an aggregate.");
+                throw new SqlException(at.Line, at.Column,
+                    $"Column {from.Columns[index].Name} must appear in {(select.Stagger is null ? "GROUP BY" : "the stagger window's PARTITION BY")} or inside an aggregate.");
             }
         }
-        _ = outside;
+        if (select.Stagger is { } stagger)
+        {
+            if (stagger.PartitionBy.Count == 0)
+                throw new SqlException(stagger.At.Line, stagger.At.Column, "A stagger window needs PARTITION BY: its windows open per partition key.");
+            return new StaggerPump(p.Name, from, target, items, slots, select.Where, stagger.PartitionBy, select.Having,
+                binder.AggregateCalls, stagger.Range!.Value);
+        }
         var window = select.GroupBy.FirstOrDefault(g => g is StepExpr or TruncateExpr)
             ?? throw new SqlException(select.At.Line, select.At.Column,
                 "A streaming GROUP BY needs a window: group by STEP(<stream>.ROWTIME BY INTERVAL 'n' SECOND) or FLOOR(<stream>.ROWTIME TO MINUTE).");
@@ -140,6 +151,49 @@ public sealed class SqlProgram
         };
         return new WindowPump(p.Name, from, target, items, slots, select.Where, select.GroupBy, select.Having,
             binder.AggregateCalls, window, time, width);
+    }
+
+    /// <summary>A query whose aggregates are OVER windows: every aggregate needs one, and there is no GROUP BY.</summary>
+    private static SlidingPump CompileSliding(CreatePumpStatement p, SelectStatement select, StreamSchema from, StreamSchema target,
+        Binder binder, List<Expr> items, int[] slots)
+    {
+        if (select.GroupBy.Count > 0 || select.Stagger is not null)
+        {
+            var at = select.GroupBy.Count > 0 ? select.GroupBy[0].At : select.Stagger!.At;
+            throw new SqlException(at.Line, at.Column, "A query with sliding windows (OVER) cannot also GROUP BY or be WINDOWED BY STAGGER.");
+        }
+        if (select.Having is not null)
+            throw new SqlException(select.Having.At.Line, select.Having.At.Column, "HAVING needs GROUP BY; filter a sliding window's rows in a following pump.");
+        var windows = new List<WindowSpec>();
+        var windowOf = new int[binder.AggregateCalls.Count];
+        foreach (var call in binder.AggregateCalls)
+        {
+            WindowSpec spec;
+            if (call.Over is not null)
+            {
+                spec = call.Over;
+            }
+            else if (call.OverName is not null)
+            {
+                if (!select.Windows.TryGetValue(call.OverName, out spec!))
+                    throw new SqlException(call.OverAt!.Value.Line, call.OverAt.Value.Column, $"Window {call.OverName} is not defined; define it with WINDOW {call.OverName} AS (...).");
+            }
+            else
+            {
+                throw new SqlException(call.At.Line, call.At.Column, $"Aggregate {call.Name} needs OVER a window in a query with sliding windows (or GROUP BY a tumbling window).");
+            }
+            var index = windows.IndexOf(spec);
+            if (index < 0)
+            {
+                var partitionBinder = new Binder(from, select.Alias);
+                foreach (var e in spec.PartitionBy)
+                    partitionBinder.Bind(e, allowAggregates: false);
+                windows.Add(spec);
+                index = windows.Count - 1;
+            }
+            windowOf[call.AggregateIndex] = index;
+        }
+        return new SlidingPump(p.Name, from, target, items, slots, select.Where, binder.AggregateCalls, windows, windowOf);
     }
 
     private static Token? FindColumn(SelectStatement select, int index)
@@ -208,6 +262,8 @@ public sealed class SqlProgram
     {
         foreach (var pump in _pumps.OfType<WindowPump>())
             pump.AdvanceRowtime(rowtime, Emit);
+        foreach (var pump in _pumps.OfType<StaggerPump>())
+            pump.Advance(rowtime, Emit);
         Drain();
     }
 
@@ -229,11 +285,11 @@ public sealed class SqlProgram
     private IReadOnlyList<Pump> Readers(string stream) => _readers.TryGetValue(stream, out var list) ? list : [];
 
     /// <summary>The state of every window, as text that <see cref="RestoreState"/> takes back.</summary>
-    public string SaveState() => ProgramState.Save(_pumps.OfType<WindowPump>());
+    public string SaveState() => ProgramState.Save(_pumps);
 
     public void RestoreState(string? state)
     {
         if (!string.IsNullOrEmpty(state))
-            ProgramState.Restore(state, _pumps.OfType<WindowPump>().ToDictionary(p => p.Name));
+            ProgramState.Restore(state, _pumps.ToDictionary(p => p.Name));
     }
 }
