@@ -30,7 +30,6 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
         return output;
     }
 
-    /// <summary>The group's identity: every GROUP BY or PARTITION BY value with its kind, so 1 and '1' are different groups.</summary>
     /// <summary>A closed window's group: its aggregates' results, filtered by HAVING, as one row with the given ROWTIME.</summary>
     protected void EmitGroup(WindowGroup group, IReadOnlyList<CallExpr> aggregates, Expr? having, DateTime rowtime, RowSink emit)
     {
@@ -48,6 +47,7 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
         }
     }
 
+    /// <summary>The group's identity: every GROUP BY or PARTITION BY value with its kind, so 1 and '1' are different groups.</summary>
     protected static string KeyOf(IReadOnlyList<Expr> keys, object?[] row)
     {
         var sb = new StringBuilder();
