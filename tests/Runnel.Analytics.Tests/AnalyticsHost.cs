@@ -140,6 +140,19 @@ public sealed class AnalyticsHost : IAsyncDisposable
         (await AnalyticsOkAsync("DescribeApplication", new { ApplicationName = application }))
             .GetProperty("ApplicationDetail").GetProperty("ApplicationStatus").GetString()!;
 
+    /// <summary>Runs <c>aws kinesisanalytics ...</c> against the endpoint.</summary>
+    public Task<CommandResult> CliAsync(params string[] arguments) =>
+        ExternalCommand.RunAsync(TestServers.AwsCli(), ["kinesisanalytics", .. arguments, "--endpoint-url", Endpoint, "--output", "json"],
+            TimeSpan.FromSeconds(60), AwsCliEnvironment.Variables, cancellationToken: TestContext.Current.CancellationToken);
+
+    /// <summary>Runs <c>aws kinesisanalytics ...</c>, expects success and returns its JSON answer (default when empty).</summary>
+    public async Task<JsonElement> CliOkAsync(params string[] arguments)
+    {
+        var result = await CliAsync(arguments);
+        Assert.True(result.Succeeded, result.Describe("aws kinesisanalytics " + arguments[0]));
+        return result.StandardOutput.Trim().Length == 0 ? default : JsonDocument.Parse(result.StandardOutput).RootElement.Clone();
+    }
+
     public Task WaitRunningAsync(string application) =>
         Wait.UntilAsync(async () => await StatusAsync(application) == "RUNNING", TimeSpan.FromSeconds(60), $"{application} to be RUNNING", cancellationToken: TestContext.Current.CancellationToken);
 }

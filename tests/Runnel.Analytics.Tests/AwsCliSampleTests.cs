@@ -11,14 +11,7 @@ public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture
 {
     private AnalyticsHost Host => fixture.Host;
 
-    private async Task<JsonElement> CliAsync(params string[] arguments)
-    {
-        var result = await ExternalCommand.RunAsync(TestServers.AwsCli(),
-            ["kinesisanalytics", .. arguments, "--endpoint-url", Host.Endpoint, "--output", "json"],
-            TimeSpan.FromSeconds(60), AwsCliEnvironment.Variables, cancellationToken: TestContext.Current.CancellationToken);
-        Assert.True(result.Succeeded, result.Describe("aws kinesisanalytics " + arguments[0]));
-        return result.StandardOutput.Trim().Length == 0 ? default : JsonDocument.Parse(result.StandardOutput).RootElement.Clone();
-    }
+    private Task<JsonElement> CliAsync(params string[] arguments) => Host.CliOkAsync(arguments);
 
     private static string Inputs(string stream) => JsonSerializer.Serialize(new[]
     {

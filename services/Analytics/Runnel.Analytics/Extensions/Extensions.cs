@@ -31,6 +31,7 @@ public static class Extensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new AnalyticsStartTime(TimeProvider.System.GetUtcNow()));
         builder.Services.AddSingleton<ApplicationCatalog>();
+        builder.Services.AddSingleton<SchemaDiscovery>();
         builder.Services.AddAwsOperations<AnalyticsOperations>();
         builder.Services.AddSingleton<AnalyticsRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AnalyticsRunner>());
