@@ -23,27 +23,34 @@ public sealed class AnalyticsHost : IAsyncDisposable
     public const string Account = "000000000000";
     public const string Database = "dashboards";
 
-    private readonly StartedStandalone _host;
+    private readonly StartedStandalone? _host;
 
     private AnalyticsHost(StartedStandalone host)
+        : this(host.Address) => _host = host;
+
+    /// <summary>A client of a Standalone the caller runs (a process started with <see cref="Arguments"/>).</summary>
+    public AnalyticsHost(Uri address)
     {
-        _host = host;
-        Http = new HttpClient { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(60) };
+        Address = address;
+        Http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public HttpClient Http { get; }
 
-    public Uri Address => _host.Address;
+    public Uri Address { get; }
 
     /// <summary>The public endpoint, which serves <c>kinesisanalytics</c> as well as <c>kinesis</c>.</summary>
-    public string Endpoint => _host.Address.ToString().TrimEnd('/');
+    public string Endpoint => Address.ToString().TrimEnd('/');
 
-    public IServiceProvider Services => _host.Services;
+    public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("Standalone runs in another process.");
 
     public static async Task<AnalyticsHost> StartAsync(string dataDirectory, string signingKey, string tableDatabase) =>
-        new(await StartedStandalone.StartAsync(
+        new(await StartedStandalone.StartAsync(Arguments("http://127.0.0.1:0", dataDirectory, signingKey, tableDatabase),
+            cancellationToken: TestContext.Current.CancellationToken));
+
+    public static string[] Arguments(string urls, string dataDirectory, string signingKey, string tableDatabase) =>
         [
-            "--urls=http://127.0.0.1:0",
+            $"--urls={urls}",
             $"--Runnel:DataDirectory={dataDirectory}",
             $"--Runnel:IteratorSigningKey={signingKey}",
             "--Logging:LogLevel:Default=Warning",
@@ -53,14 +60,15 @@ public sealed class AnalyticsHost : IAsyncDisposable
             "--Analytics:IdleShardMilliseconds=3600000",
             "--Analytics:LeaseSeconds=3",
             $"--Analytics:Databases:{Database}={tableDatabase}",
-        ], cancellationToken: TestContext.Current.CancellationToken));
+        ];
 
     public static string NewSigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        await _host.DisposeAsync();
+        if (_host is not null)
+            await _host.DisposeAsync();
     }
 
     public static string StreamArn(string name) => $"arn:aws:kinesis:us-east-1:{Account}:stream/{name}";
