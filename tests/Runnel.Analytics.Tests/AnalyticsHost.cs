@@ -16,7 +16,8 @@ public sealed record Reply(int Status, JsonElement Body, string? ErrorType)
 /// <summary>
 /// Standalone on a real socket over a data folder the caller keeps (so a test can restart it on the same data), with
 /// a PostgreSQL database registered as the table output's database "dashboards" and a runner tuned for tests (scans
-/// every 200 ms, 3 s leases; event-time windows never give up on a quiet shard).
+/// every 200 ms, 3 s leases; event-time windows never give up on a quiet shard), reading reference data from the S3
+/// server of RUNNEL_TEST_S3.
 /// </summary>
 public sealed class AnalyticsHost : IAsyncDisposable
 {
@@ -60,6 +61,9 @@ public sealed class AnalyticsHost : IAsyncDisposable
             "--Analytics:IdleShardMilliseconds=3600000",
             "--Analytics:LeaseSeconds=3",
             $"--Analytics:Databases:{Database}={tableDatabase}",
+            $"--S3:Endpoint={TestServers.S3().Endpoint}",
+            $"--S3:AccessKey={TestServers.S3().AccessKey}",
+            $"--S3:SecretKey={TestServers.S3().SecretKey}",
         ];
 
     public static string NewSigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));

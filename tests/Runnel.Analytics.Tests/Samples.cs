@@ -127,4 +127,25 @@ public static class Samples
             WINDOWED BY STAGGER (
                     PARTITION BY FLOOR(EVENT_TIME TO MINUTE), TICKER_SYMBOL RANGE INTERVAL '1' MINUTE);
         """;
+
+    /// <summary>
+    /// Adding reference data (getting-started stream): each ticker row with its company name from the S3 reference
+    /// table CompanyName (columns Ticker, Company), LEFT JOIN so rows of unknown tickers still come through.
+    /// </summary>
+    public const string ReferenceJoin = """
+        CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
+            ticker_symbol VARCHAR(4),
+            "Company" varchar(20),
+            sector VARCHAR(12),
+            change DOUBLE,
+            price DOUBLE);
+
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+           SELECT STREAM ticker_symbol, "c"."Company", sector, change, price
+           FROM "SOURCE_SQL_STREAM_001" LEFT JOIN "CompanyName" as "c"
+           ON "SOURCE_SQL_STREAM_001".ticker_symbol = "c"."Ticker";
+        """;
+
+    /// <summary>The reference object of <see cref="ReferenceJoin"/>; its header line loads as a row too and matches no ticker.</summary>
+    public const string TickerReferenceCsv = "Ticker,Company\nAMZN,Amazon\nASD,SomeCompanyA\nMMB,SomeCompanyB\nWAS,SomeCompanyC\n";
 }

@@ -23,6 +23,7 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog, SchemaDiscov
     [
         "CreateApplication", "DescribeApplication", "ListApplications", "StartApplication", "StopApplication",
         "UpdateApplication", "DeleteApplication", "AddApplicationInput", "AddApplicationOutput", "DeleteApplicationOutput",
+        "AddApplicationReferenceDataSource", "DeleteApplicationReferenceDataSource",
         "TagResource", "UntagResource", "ListTagsForResource", "DiscoverInputSchema",
     ];
 
@@ -107,6 +108,13 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog, SchemaDiscov
                 return null;
             case "DeleteApplicationOutput":
                 await catalog.DeleteOutputAsync(Name(q), Version(q), ApplicationModel.Str(q, "OutputId"), ct).ConfigureAwait(false);
+                return null;
+            case "AddApplicationReferenceDataSource":
+                await catalog.AddReferenceDataSourceAsync(Name(q), Version(q),
+                    q["ReferenceDataSource"] ?? throw ApplicationModel.Invalid("ReferenceDataSource is required."), ct).ConfigureAwait(false);
+                return null;
+            case "DeleteApplicationReferenceDataSource":
+                await catalog.DeleteReferenceDataSourceAsync(Name(q), Version(q), ApplicationModel.Str(q, "ReferenceId"), ct).ConfigureAwait(false);
                 return null;
             case "TagResource":
                 await catalog.TagAsync(Arn(q), q["Tags"] ?? throw ApplicationModel.Invalid("Tags is required."), null, ct).ConfigureAwait(false);
@@ -206,6 +214,15 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog, SchemaDiscov
         }
         w.EndArray();
         w.StartArray("ReferenceDataSourceDescriptions");
+        foreach (var node in JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray())
+        {
+            w.StartObject();
+            w.String("ReferenceId", ApplicationModel.Str(node, "ReferenceId"));
+            w.String("TableName", ApplicationModel.Str(node, "TableName"));
+            WriteRenamed(w, node!, "S3ReferenceDataSource", "S3ReferenceDataSourceDescription");
+            WriteRenamed(w, node!, "ReferenceSchema", "ReferenceSchema");
+            w.EndObject();
+        }
         w.EndArray();
         w.String("ApplicationCode", a.Code);
         w.Number("ApplicationVersionId", a.VersionId);

@@ -138,7 +138,11 @@ internal sealed record SelectStatement(
     IReadOnlyList<Expr> GroupBy,
     Expr? Having,
     IReadOnlyDictionary<string, WindowSpec> Windows,
-    WindowSpec? Stagger);
+    WindowSpec? Stagger,
+    JoinClause? Join);
+
+/// <summary>A join of the FROM stream with a reference table; LEFT keeps stream rows without a match (table columns null).</summary>
+internal sealed record JoinClause(Token At, string Table, Token TableAt, string? Alias, bool Left, Expr On);
 
 internal abstract record Statement(Token At);
 

@@ -85,7 +85,7 @@ internal sealed class Parser
     [
         "SELECT", "FROM", "WHERE", "GROUP", "BY", "HAVING", "AS", "AND", "OR", "NOT", "INSERT", "INTO", "CREATE", "PUMP",
         "STREAM", "ON", "JOIN", "LEFT", "WINDOW", "ORDER", "UNION", "CASE", "WHEN", "THEN", "ELSE", "END", "IS", "NULL",
-        "LIKE", "SIMILAR", "BETWEEN", "IN", "OVER", "PARTITION", "WINDOWED",
+        "LIKE", "SIMILAR", "BETWEEN", "IN", "OVER", "PARTITION", "WINDOWED", "INNER", "OUTER", "RIGHT", "FULL", "CROSS",
     ];
 
     private (string Name, Token At) Identifier(string what)
@@ -235,8 +235,7 @@ internal sealed class Parser
             alias2 = Identifier("an alias").Name;
         else if (Peek.Kind == TokenKind.QuotedIdentifier || (Peek.Kind == TokenKind.Identifier && !Reserved.Contains(Peek.Text)))
             alias2 = Identifier("an alias").Name;
-        if (Peek.Is("JOIN") || Peek.Is("LEFT") || Peek.Is("INNER") || Peek.IsSymbol(","))
-            throw Error("Joins are not supported yet.");
+        var join = ParseJoin();
         var where = Accept("WHERE") ? ParseExpr() : null;
         WindowSpec? stagger = null;
         if (Peek.Is("WINDOWED"))
@@ -272,7 +271,40 @@ internal sealed class Parser
         }
         if (Peek.Is("ORDER") || Peek.Is("UNION") || Peek.Is("WINDOWED"))
             throw Error($"{Peek.Text} is not supported {(Peek.Is("WINDOWED") ? "here; WINDOWED BY comes after WHERE" : "yet")}.");
-        return new SelectStatement(at, items, from, alias2, fromAt, where, groupBy, having, windows, stagger);
+        return new SelectStatement(at, items, from, alias2, fromAt, where, groupBy, having, windows, stagger, join);
+    }
+
+    /// <summary><c>[INNER] JOIN table [AS alias] ON condition</c> or <c>LEFT [OUTER] JOIN ...</c>, of a reference table.</summary>
+    private JoinClause? ParseJoin()
+    {
+        if (Peek.IsSymbol(",") || Peek.Is("RIGHT") || Peek.Is("FULL") || Peek.Is("CROSS"))
+            throw Error($"{(Peek.IsSymbol(",") ? "A comma join" : Peek.Text + " JOIN")} is not supported; join a reference table with [INNER] JOIN or LEFT [OUTER] JOIN ... ON.");
+        var at = Peek;
+        var left = false;
+        if (Accept("LEFT"))
+        {
+            left = true;
+            Accept("OUTER");
+        }
+        else if (!Accept("INNER") && !Peek.Is("JOIN"))
+        {
+            return null;
+        }
+        Expect("JOIN");
+        if (Peek.IsSymbol("(") || Peek.Is("TABLE"))
+            throw Error("Subqueries and table functions in a JOIN are not supported; join a reference table.");
+        var (table, tableAt) = Identifier("a reference table name");
+        if (Peek.Is("OVER"))
+            throw Error("Stream-to-stream joins (JOIN ... OVER) are not supported; join a reference table.");
+        string? alias = null;
+        if (Accept("AS"))
+            alias = Identifier("an alias").Name;
+        else if (Peek.Kind == TokenKind.QuotedIdentifier || (Peek.Kind == TokenKind.Identifier && !Reserved.Contains(Peek.Text)))
+            alias = Identifier("an alias").Name;
+        if (Peek.Is("USING"))
+            throw Error("JOIN ... USING is not supported; write the condition with ON.");
+        Expect("ON");
+        return new JoinClause(at, table, tableAt, alias, left, ParseExpr());
     }
 
     /// <summary>
