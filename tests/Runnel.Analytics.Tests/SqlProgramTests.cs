@@ -73,9 +73,18 @@ public sealed class SqlProgramTests
     private static object?[] Truck(string id, DateTime at, double speed) => [T0, T0, id, at, speed];
 
     [Fact]
-    public void An_event_time_window_waits_for_every_lane_and_drops_rows_later_than_the_watermark()
+    public void An_event_time_window_waits_for_every_lane_and_sends_rows_later_than_the_watermark_to_error_stream()
     {
-        var (program, output) = Compile(Trucks.Code, TruckSchema());
+        var (program, _) = Compile(Trucks.Code, TruckSchema());
+        var output = new List<(string Stream, object?[] Row)>();
+        var errors = new List<object?[]>();
+        program.Emitted = (s, r) =>
+        {
+            if (s == ErrorStream.Name)
+                errors.Add(r);
+            else
+                output.Add((s, r));
+        };
         program.SetLanes("SOURCE_SQL_STREAM_001", [0, 1]);
         program.Insert("SOURCE_SQL_STREAM_001", 0, Truck("t1", T0.AddSeconds(10), 50));
         program.Insert("SOURCE_SQL_STREAM_001", 0, Truck("t1", T0.AddSeconds(70), 60));
@@ -87,9 +96,15 @@ public sealed class SqlProgramTests
         Assert.Equal(["t1", T0, 1L, 50.0], output[0].Row[1..]);
         Assert.Equal(["t2", T0, 1L, 40.0], output[1].Row[1..]);
 
-        // Minute 0 has closed: a row for it is late and changes nothing.
+        // Minute 0 has closed: a row for it is late, changes nothing and is reported in error_stream.
         program.Insert("SOURCE_SQL_STREAM_001", 1, Truck("t2", T0.AddSeconds(59), 99));
         Assert.Equal(1, program.LateRows);
+        var late = Assert.Single(errors);
+        Assert.Equal([ErrorStream.Level, ErrorStream.LateRow], late[2..4]);
+        Assert.Contains("[2026-01-01 00:00:00.000, 2026-01-01 00:01:00.000)", (string)late[4]!, StringComparison.Ordinal);
+        Assert.Equal(T0, late[5]);
+        Assert.Equal("t2," + Values.FormatTimestamp(T0.AddSeconds(59)) + ",99", System.Text.Encoding.UTF8.GetString(Convert.FromHexString((string)late[6]!)));
+        Assert.Equal("MINUTES_PUMP", late[7]);
         program.Insert("SOURCE_SQL_STREAM_001", 0, Truck("t1", T0.AddSeconds(130), 70));
         program.Insert("SOURCE_SQL_STREAM_001", 1, Truck("t2", T0.AddSeconds(125), 70));
         Assert.Equal(4, output.Count);
@@ -158,6 +173,9 @@ public sealed class SqlProgramTests
     [InlineData("CREATE STREAM S (a INTEGER);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM NOSUCH(price) FROM SOURCE_SQL_STREAM_001;", 2, 46, "Unknown function NOSUCH")]
     [InlineData("CREATE STREAM S (a VARCHAR(4));\nCREATE PUMP P AS INSERT INTO S SELECT STREAM 'x FROM SOURCE_SQL_STREAM_001;", 2, 46, "Unterminated string")]
     [InlineData("CREATE STREAM S (a BLOB);", 1, 20, "Unknown type BLOB")]
+    [InlineData("CREATE STREAM \"error_stream\" (a INTEGER);", 1, 1, "is the application's error stream")]
+    [InlineData("CREATE STREAM S (a VARCHAR(64));\nCREATE PUMP P AS INSERT INTO S SELECT STREAM MESSAGE FROM \"error_stream\";", 2, 59, "cannot be read by the application's code")]
+    [InlineData("CREATE PUMP P AS INSERT INTO \"error_stream\" SELECT STREAM * FROM SOURCE_SQL_STREAM_001;", 1, 30, "Pumps cannot write to error_stream")]
     [InlineData("CREATE STREAM S (a DOUBLE);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM AVG(price) OVER W2 FROM SOURCE_SQL_STREAM_001\n WINDOW W1 AS (RANGE INTERVAL '1' MINUTE PRECEDING);", 2, 57, "Window W2 is not defined")]
     [InlineData("CREATE STREAM S (a DOUBLE, b DOUBLE);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM AVG(price) OVER W1, MAX(price) FROM SOURCE_SQL_STREAM_001\n WINDOW W1 AS (ROWS 2 PRECEDING);", 2, 66, "MAX needs OVER a window")]
     [InlineData("CREATE STREAM S (a DOUBLE);\nCREATE PUMP P AS INSERT INTO S SELECT STREAM AVG(price) OVER (PARTITION BY sector ROWS 2) FROM SOURCE_SQL_STREAM_001;", 2, 89, "Expected PRECEDING")]
@@ -343,59 +361,24 @@ public sealed class SqlProgramTests
         Assert.Equal(expected.Select(e => string.Join('|', e.Row)).Order(), actual.Select(a => string.Join('|', a.Row)).Order());
     }
 
-    private static ReferenceTableSchema Companies() => new("CompanyName",
-        [new SqlColumn("Ticker", SqlKind.Varchar, "VARCHAR(4)"), new SqlColumn("Company", SqlKind.Varchar, "VARCHAR(15)")]);
-
     [Fact]
-    public void The_reference_data_sample_left_joins_the_company_name_and_keeps_unknown_tickers()
+    public void A_row_a_pump_cannot_evaluate_goes_to_error_stream_and_the_next_rows_go_on()
     {
-        var program = SqlProgram.Compile(Samples.ReferenceJoin, [Tickers()], [Companies()]);
-        var output = new List<object?[]>();
-        program.Emitted = (_, r) => output.Add(r);
-        program.SetReferenceRows("CompanyName", [["AMZN", "Amazon"], ["WAS", "SomeCompanyC"]]);
+        var (program, output) = Compile("""
+            CREATE OR REPLACE STREAM OUT_STREAM (ticker VARCHAR(4), ratio DOUBLE);
+            CREATE OR REPLACE PUMP RATIO_PUMP AS INSERT INTO OUT_STREAM
+              SELECT STREAM ticker_symbol, price / CAST(change AS INTEGER) FROM SOURCE_SQL_STREAM_001;
+            """);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AAA", "TECH", 2, 10));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0.AddSeconds(1), "BBB", "TECH", 0, 10));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0.AddSeconds(2), "CCC", "TECH", 5, 10));
 
-        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AMZN", "RETAIL", 1.5, 120));
-        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "QXZ", "ENERGY", -2, 40));
-        program.SetReferenceRows("CompanyName", [["QXZ", "Reloaded"]]);
-        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "QXZ", "ENERGY", -1, 41));
-
-        Assert.Equal(
-            [["AMZN", "Amazon", "RETAIL", 1.5, 120.0], ["QXZ", null, "ENERGY", -2.0, 40.0], ["QXZ", "Reloaded", "ENERGY", -1.0, 41.0]],
-            output.Select(r => r[1..]).ToList());
-    }
-
-    [Fact]
-    public void An_inner_join_drops_unmatched_rows_and_emits_one_row_per_match()
-    {
-        const string code = """
-            CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), company VARCHAR(20), price DOUBLE);
-            CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
-              SELECT STREAM s.ticker_symbol, c.Company, s.price
-              FROM "SOURCE_SQL_STREAM_001" AS s JOIN "CompanyName" AS c ON s.ticker_symbol = c.Ticker
-              WHERE c.Company <> 'Hidden';
-            """;
-        var program = SqlProgram.Compile(code, [Tickers()], [Companies()]);
-        var output = new List<object?[]>();
-        program.Emitted = (_, r) => output.Add(r);
-        program.SetReferenceRows("CompanyName", [["AMZN", "Amazon"], ["AMZN", "Amazon.com"], ["MMB", "Hidden"]]);
-
-        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AMZN", "RETAIL", 1, 10));
-        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "QXZ", "ENERGY", 1, 20));
-        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "MMB", "ENERGY", 1, 30));
-
-        Assert.Equal([["AMZN", "Amazon", 10.0], ["AMZN", "Amazon.com", 10.0]], output.Select(r => r[1..]).ToList());
-    }
-
-    [Theory]
-    [InlineData("FROM \"SOURCE_SQL_STREAM_001\" JOIN \"Nope\" ON 1 = 1", "Reference table Nope does not exist")]
-    [InlineData("FROM \"SOURCE_SQL_STREAM_001\" JOIN \"CompanyName\" AS c ON c.Missing = 1", "Column MISSING not found in reference table CompanyName")]
-    [InlineData("FROM \"SOURCE_SQL_STREAM_001\" RIGHT JOIN \"CompanyName\" ON 1 = 1", "RIGHT JOIN is not supported")]
-    [InlineData("FROM \"CompanyName\"", "it is a reference table")]
-    public void Bad_joins_are_refused_with_the_position_and_reason(string from, string reason)
-    {
-        var code = "CREATE OR REPLACE STREAM \"D\" (t VARCHAR(4));\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"D\" SELECT STREAM 'x' " + from + ";";
-        var e = Assert.Throws<SqlException>(() => SqlProgram.Compile(code, [Tickers()], [Companies()]));
-        Assert.Contains(reason, e.Message);
-        Assert.Equal(2, e.Line);
+        Assert.Equal(["OUT_STREAM", ErrorStream.Name, "OUT_STREAM"], output.Select(o => o.Stream));
+        var error = output[1].Row;
+        Assert.Equal([T0.AddSeconds(1)], error[..1]);
+        Assert.Equal([ErrorStream.Level, ErrorStream.EvaluationError, "Division by zero.", T0.AddSeconds(1)], error[2..6]);
+        Assert.Equal("RATIO_PUMP", error[7]);
+        Assert.Equal(1, program.ErrorRows);
+        Assert.Equal(["CCC", 2.0], output[2].Row[1..]);
     }
 }

@@ -13,6 +13,13 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
     protected Expr? Where { get; } = where;
     public long ErrorRows { get; protected set; }
 
+    /// <summary>Counts a row the pump could not evaluate and reports it in <c>error_stream</c>.</summary>
+    protected void Fail(object?[] row, SqlRuntimeException e, RowSink emit)
+    {
+        ErrorRows++;
+        emit(ErrorStream.Name, ErrorStream.Row(ErrorStream.EvaluationError, e.Message, row, Source, Name));
+    }
+
     public abstract void Process(int lane, object?[] row, RowSink emit);
 
     /// <summary>Builds the target row: ROWTIME, then every select item converted to its column's type.</summary>
@@ -41,9 +48,9 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
             if (having is null || Evaluator.IsTrue(having, group.Row, results))
                 emit(Target.Name, Project(group.Row, results, rowtime));
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(group.Row, e, emit);
         }
     }
 
@@ -81,9 +88,9 @@ internal sealed class ProjectPump(string name, StreamSchema source, StreamSchema
                 return;
             emit(Target.Name, Project(row, null, (DateTime)row[0]!));
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(row, e, emit);
         }
     }
 }
@@ -105,7 +112,8 @@ internal sealed class LaneClock
 /// A tumbling-window aggregation (GROUP BY with STEP or FLOOR over a time). Windows are keyed by their start. The
 /// watermark is the smallest, over the lanes (input shards) that are not idle, of the latest time seen in that lane;
 /// it never goes back. A window closes, and its groups are emitted with ROWTIME = the window's end, once the
-/// watermark reaches its end. A row whose window already closed is late and dropped (counted in LateRows).
+/// watermark reaches its end. A row whose window already closed is late: it changes nothing, is counted in LateRows
+/// and reported in error_stream.
 /// </summary>
 internal sealed class WindowPump(
     string name, StreamSchema source, StreamSchema target, IReadOnlyList<Expr> items, int[] slots, Expr? where,
@@ -142,7 +150,7 @@ internal sealed class WindowPump(
             if (Values.Coerce(Evaluator.Eval(time, row), SqlKind.Timestamp) is not DateTime t
                 || Evaluator.Eval(window, row) is not DateTime start)
             {
-                ErrorRows++;
+                Fail(row, new SqlRuntimeException("The window's time is NULL."), emit);
                 return;
             }
             if (!Lanes.TryGetValue(lane, out var clock))
@@ -153,6 +161,9 @@ internal sealed class WindowPump(
             if (start + width <= Watermark)
             {
                 LateRows++;
+                emit(ErrorStream.Name, ErrorStream.Row(ErrorStream.LateRow,
+                    $"Row for the window [{Values.FormatTimestamp(start)}, {Values.FormatTimestamp(start + width)}) arrived after it closed (watermark {Values.FormatTimestamp(Watermark)}).",
+                    row, Source, Name));
             }
             else
             {
@@ -173,9 +184,9 @@ internal sealed class WindowPump(
                 }
             }
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(row, e, emit);
             return;
         }
         Advance(emit);

@@ -86,9 +86,9 @@ internal sealed class SlidingPump : Pump
             emit(Target.Name, Project(row, results, rowtime));
             Sweep(t);
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(row, e, emit);
         }
     }
 
@@ -170,9 +170,9 @@ internal sealed class StaggerPump(
                 window.Group.States[i].Add(call.Name, call.Star ? null : Evaluator.Eval(call.Args[0], row), call.Star);
             }
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(row, e, emit);
         }
         // A window that opened behind the clock (a row of a lagging shard) may already be due.
         Advance(Clock, emit);
