@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Minio;
+using Minio.DataModel.Args;
 using Runnel.TestKit;
 
 namespace Runnel.Analytics.Tests;
@@ -47,17 +49,28 @@ public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture
     private static string Tick(string ticker, string sector, double change, double price) =>
         JsonSerializer.Serialize(new { TICKER_SYMBOL = ticker, SECTOR = sector, CHANGE = change, PRICE = price });
 
-    /// <summary>Creates, checks, starts the application and returns its output stream's name.</summary>
-    private async Task<(string Application, string Input, string Output)> StartAsync(string code)
+    /// <summary>
+    /// Creates, checks, starts the application and returns its output stream's name. With <paramref name="beforeCode"/>
+    /// the application is created without code, <paramref name="beforeCode"/> runs (it adds what the code needs, as a
+    /// reference table) and the code comes with UpdateApplication, the order of AWS's reference-data example.
+    /// </summary>
+    private async Task<(string Application, string Input, string Output)> StartAsync(string code, Func<string, Task>? beforeCode = null)
     {
         var input = AnalyticsHost.NewName("tickers");
         var output = AnalyticsHost.NewName("results");
         await Host.CreateStreamAsync(input, 1);
         await Host.CreateStreamAsync(output, 1);
         var application = AnalyticsHost.NewName("sample");
-        var created = await CliAsync("create-application", "--application-name", application, "--inputs", Inputs(input),
-            "--outputs", Outputs(output), "--application-code", code);
+        var created = await CliAsync(["create-application", "--application-name", application, "--inputs", Inputs(input),
+            "--outputs", Outputs(output), .. beforeCode is null ? new[] { "--application-code", code } : []]);
         Assert.Equal("READY", created.GetProperty("ApplicationSummary").GetProperty("ApplicationStatus").GetString());
+        if (beforeCode is not null)
+        {
+            await beforeCode(application);
+            var version = (await CliAsync("describe-application", "--application-name", application)).GetProperty("ApplicationDetail").GetProperty("ApplicationVersionId").GetInt64();
+            await CliAsync("update-application", "--application-name", application, "--current-application-version-id",
+                version.ToString(System.Globalization.CultureInfo.InvariantCulture), "--application-update", JsonSerializer.Serialize(new { ApplicationCodeUpdate = code }));
+        }
         var detail = (await CliAsync("describe-application", "--application-name", application)).GetProperty("ApplicationDetail");
         Assert.Equal(code, detail.GetProperty("ApplicationCode").GetString());
         Assert.Equal("1.1", detail.GetProperty("InputDescriptions")[0].GetProperty("InputId").GetString());
@@ -139,6 +152,62 @@ public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture
         Assert.Equal([("AAA", 10.0, 10.0, 10.0), ("AAA", 10.0, 20.0, 15.0), ("BBB", 5.0, 5.0, 5.0), ("AAA", 10.0, 30.0, 20.0)],
             rows.Select(r => (r.GetProperty("TICKER_SYMBOL").GetString(), r.GetProperty("MIN_PRICE").GetDouble(),
                 r.GetProperty("MAX_PRICE").GetDouble(), r.GetProperty("AVG_PRICE").GetDouble())));
+        await StopAndDeleteAsync(application);
+    }
+
+    [Fact]
+    public async Task The_reference_data_sample_joins_company_names_loaded_from_S3()
+    {
+        var bucket = $"ref-{Guid.NewGuid():N}"[..20];
+        var s3 = TestServers.S3();
+        using (var client = new MinioClient().WithEndpoint(s3.Endpoint.Host, s3.Endpoint.Port).WithCredentials(s3.AccessKey, s3.SecretKey).WithSSL(false).Build())
+        {
+            await client.MakeBucketAsync(new MakeBucketArgs().WithBucket(bucket), TestContext.Current.CancellationToken);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(Samples.TickerReferenceCsv);
+            using var content = new MemoryStream(bytes);
+            await client.PutObjectAsync(new PutObjectArgs().WithBucket(bucket).WithObject("TickerReference.csv")
+                .WithStreamData(content).WithObjectSize(bytes.Length).WithContentType("text/csv"), TestContext.Current.CancellationToken);
+        }
+        var reference = JsonSerializer.Serialize(new
+        {
+            TableName = "CompanyName",
+            S3ReferenceDataSource = new { BucketARN = $"arn:aws:s3:::{bucket}", FileKey = "TickerReference.csv", ReferenceRoleARN = "arn:aws:iam::000000000000:role/analytics" },
+            ReferenceSchema = new
+            {
+                RecordFormat = new { RecordFormatType = "CSV", MappingParameters = new { CSVMappingParameters = new { RecordRowDelimiter = "\n", RecordColumnDelimiter = "," } } },
+                RecordEncoding = "UTF-8",
+                RecordColumns = new[] { new { Name = "Ticker", SqlType = "VARCHAR(4)" }, new { Name = "Company", SqlType = "VARCHAR(15)" } },
+            },
+        });
+
+        var (application, input, output) = await StartAsync(Samples.ReferenceJoin, async name =>
+        {
+            var stale = await Host.CliAsync("add-application-reference-data-source", "--application-name", name,
+                "--current-application-version-id", "7", "--reference-data-source", reference);
+            Assert.False(stale.Succeeded);
+            Assert.Contains("ConcurrentModificationException", stale.StandardError);
+            await CliAsync("add-application-reference-data-source", "--application-name", name, "--current-application-version-id", "1",
+                "--reference-data-source", reference);
+            var described = (await CliAsync("describe-application", "--application-name", name)).GetProperty("ApplicationDetail");
+            var source = described.GetProperty("ReferenceDataSourceDescriptions")[0];
+            Assert.Equal("CompanyName", source.GetProperty("TableName").GetString());
+            Assert.Equal("TickerReference.csv", source.GetProperty("S3ReferenceDataSourceDescription").GetProperty("FileKey").GetString());
+            Assert.Equal(2, described.GetProperty("ApplicationVersionId").GetInt64());
+        });
+        await Host.PutAsync(input, [("AMZN", Tick("AMZN", "RETAIL", 1.5, 120)), ("QXZ", Tick("QXZ", "ENERGY", -2, 40))]);
+
+        var rows = await Wait.ForAsync(async () => await Host.ReadAllAsync(output) is { Count: >= 2 } r ? r : null,
+            TimeSpan.FromSeconds(60), "two joined rows in the output stream", cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal([("AMZN", "Amazon", 120.0), ("QXZ", null, 40.0)],
+            rows.Select(r => (r.GetProperty("TICKER_SYMBOL").GetString(), r.GetProperty("Company").GetString(), r.GetProperty("PRICE").GetDouble())));
+
+        // The code still joins the table, so deleting its source is refused and changes nothing.
+        var version = (await CliAsync("describe-application", "--application-name", application)).GetProperty("ApplicationDetail").GetProperty("ApplicationVersionId").GetInt64();
+        var refused = await Host.CliAsync("delete-application-reference-data-source", "--application-name", application,
+            "--current-application-version-id", version.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reference-id", "1.1");
+        Assert.False(refused.Succeeded);
+        Assert.Contains("CodeValidationException", refused.StandardError);
+        Assert.Contains("Reference table CompanyName does not exist", refused.StandardError);
         await StopAndDeleteAsync(application);
     }
 

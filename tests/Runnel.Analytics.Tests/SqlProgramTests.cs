@@ -361,6 +361,62 @@ public sealed class SqlProgramTests
         Assert.Equal(expected.Select(e => string.Join('|', e.Row)).Order(), actual.Select(a => string.Join('|', a.Row)).Order());
     }
 
+    private static ReferenceTableSchema Companies() => new("CompanyName",
+        [new SqlColumn("Ticker", SqlKind.Varchar, "VARCHAR(4)"), new SqlColumn("Company", SqlKind.Varchar, "VARCHAR(15)")]);
+
+    [Fact]
+    public void The_reference_data_sample_left_joins_the_company_name_and_keeps_unknown_tickers()
+    {
+        var program = SqlProgram.Compile(Samples.ReferenceJoin, [Tickers()], [Companies()]);
+        var output = new List<object?[]>();
+        program.Emitted = (_, r) => output.Add(r);
+        program.SetReferenceRows("CompanyName", [["AMZN", "Amazon"], ["WAS", "SomeCompanyC"]]);
+
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AMZN", "RETAIL", 1.5, 120));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "QXZ", "ENERGY", -2, 40));
+        program.SetReferenceRows("CompanyName", [["QXZ", "Reloaded"]]);
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "QXZ", "ENERGY", -1, 41));
+
+        Assert.Equal(
+            [["AMZN", "Amazon", "RETAIL", 1.5, 120.0], ["QXZ", null, "ENERGY", -2.0, 40.0], ["QXZ", "Reloaded", "ENERGY", -1.0, 41.0]],
+            output.Select(r => r[1..]).ToList());
+    }
+
+    [Fact]
+    public void An_inner_join_drops_unmatched_rows_and_emits_one_row_per_match()
+    {
+        const string code = """
+            CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker VARCHAR(4), company VARCHAR(20), price DOUBLE);
+            CREATE OR REPLACE PUMP "P" AS INSERT INTO "DESTINATION_SQL_STREAM"
+              SELECT STREAM s.ticker_symbol, c.Company, s.price
+              FROM "SOURCE_SQL_STREAM_001" AS s JOIN "CompanyName" AS c ON s.ticker_symbol = c.Ticker
+              WHERE c.Company <> 'Hidden';
+            """;
+        var program = SqlProgram.Compile(code, [Tickers()], [Companies()]);
+        var output = new List<object?[]>();
+        program.Emitted = (_, r) => output.Add(r);
+        program.SetReferenceRows("CompanyName", [["AMZN", "Amazon"], ["AMZN", "Amazon.com"], ["MMB", "Hidden"]]);
+
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "AMZN", "RETAIL", 1, 10));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "QXZ", "ENERGY", 1, 20));
+        program.Insert("SOURCE_SQL_STREAM_001", 0, Tick(T0, "MMB", "ENERGY", 1, 30));
+
+        Assert.Equal([["AMZN", "Amazon", 10.0], ["AMZN", "Amazon.com", 10.0]], output.Select(r => r[1..]).ToList());
+    }
+
+    [Theory]
+    [InlineData("FROM \"SOURCE_SQL_STREAM_001\" JOIN \"Nope\" ON 1 = 1", "Reference table Nope does not exist")]
+    [InlineData("FROM \"SOURCE_SQL_STREAM_001\" JOIN \"CompanyName\" AS c ON c.Missing = 1", "Column MISSING not found in reference table CompanyName")]
+    [InlineData("FROM \"SOURCE_SQL_STREAM_001\" RIGHT JOIN \"CompanyName\" ON 1 = 1", "RIGHT JOIN is not supported")]
+    [InlineData("FROM \"CompanyName\"", "it is a reference table")]
+    public void Bad_joins_are_refused_with_the_position_and_reason(string from, string reason)
+    {
+        var code = "CREATE OR REPLACE STREAM \"D\" (t VARCHAR(4));\nCREATE OR REPLACE PUMP \"P\" AS INSERT INTO \"D\" SELECT STREAM 'x' " + from + ";";
+        var e = Assert.Throws<SqlException>(() => SqlProgram.Compile(code, [Tickers()], [Companies()]));
+        Assert.Contains(reason, e.Message);
+        Assert.Equal(2, e.Line);
+    }
+
     [Fact]
     public void A_row_a_pump_cannot_evaluate_goes_to_error_stream_and_the_next_rows_go_on()
     {

@@ -14,11 +14,28 @@ public sealed class SqlProgram
     private readonly Dictionary<string, List<Pump>> _readers;
     private readonly List<Pump> _pumps;
 
-    private SqlProgram(Dictionary<string, StreamSchema> streams, List<Pump> pumps)
+    private readonly Dictionary<string, ReferenceTable> _tables;
+
+    private SqlProgram(Dictionary<string, StreamSchema> streams, List<Pump> pumps, Dictionary<string, ReferenceTable> tables)
     {
         _streams = streams;
         _pumps = pumps;
+        _tables = tables;
         _readers = pumps.GroupBy(p => p.Source.Name).ToDictionary(g => g.Key, g => g.ToList());
+    }
+
+    /// <summary>The pumps that hold state: a join's inner pump stands for the join.</summary>
+    private IEnumerable<Pump> Inner => _pumps.Select(p => p is JoinPump j ? j.Inner : p);
+
+    /// <summary>
+    /// Replaces the rows of a reference table (values in the table's column order). Pumps that join it see the new
+    /// rows from the next stream row on.
+    /// </summary>
+    public void SetReferenceRows(string table, IEnumerable<object?[]> rows)
+    {
+        if (!_tables.TryGetValue(table, out var t))
+            throw new ArgumentException($"Reference table {table} is not defined.", nameof(table));
+        t.Rows = [.. rows];
     }
 
     public IReadOnlyDictionary<string, StreamSchema> Streams => _streams;
@@ -26,27 +43,33 @@ public sealed class SqlProgram
     public RowSink? Emitted { get; set; }
 
     /// <summary>Rows that arrived for a window that had already closed (dropped).</summary>
-    public long LateRows => _pumps.OfType<WindowPump>().Sum(p => p.LateRows);
+    public long LateRows => Inner.OfType<WindowPump>().Sum(p => p.LateRows);
 
     /// <summary>Rows a pump could not evaluate (a value of the wrong kind), skipped.</summary>
-    public long ErrorRows => _pumps.Sum(p => p.ErrorRows);
+    public long ErrorRows => _pumps.Sum(p => p.ErrorRows) + _pumps.OfType<JoinPump>().Sum(j => j.Inner.ErrorRows);
 
     /// <summary>
     /// Parses and binds <paramref name="code"/> over the given source streams. Throws <see cref="SqlException"/> with the
     /// line and column of the first problem.
     /// </summary>
-    public static SqlProgram Compile(string code, IEnumerable<StreamSchema> sources)
+    public static SqlProgram Compile(string code, IEnumerable<StreamSchema> sources, IEnumerable<ReferenceTableSchema>? tables = null)
     {
         var statements = Parser.ParseScript(code);
         var streams = sources.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var referenceTables = (tables ?? []).ToDictionary(t => t.Name, t => new ReferenceTable(t), StringComparer.Ordinal);
         foreach (var s in statements.OfType<CreateStreamStatement>())
         {
             if (streams.TryGetValue(s.Name, out var existing) && existing.IsSource)
                 throw new SqlException(s.At.Line, s.At.Column, $"Stream {s.Name} is the application's input stream and cannot be redefined.");
+            if (referenceTables.ContainsKey(s.Name))
+                throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is a reference table and cannot be redefined as a stream.");
+            if (ErrorStream.IsNamed(s.Name))
+                throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is the application's error stream and cannot be redefined.");
             if (ErrorStream.IsNamed(s.Name))
                 throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is the application's error stream and cannot be redefined.");
             streams[s.Name] = new StreamSchema(s.Name, s.Columns, isSource: false);
         }
+        streams[ErrorStream.Name] = ErrorStream.Schema();
         streams[ErrorStream.Name] = ErrorStream.Schema();
         var pumps = new List<Pump>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -54,20 +77,44 @@ public sealed class SqlProgram
         {
             if (!names.Add(p.Name))
                 throw new SqlException(p.At.Line, p.At.Column, $"Pump {p.Name} is defined twice.");
-            pumps.Add(CompilePump(p, streams));
+            pumps.Add(CompilePump(p, streams, referenceTables));
         }
-        return new SqlProgram(streams, pumps);
+        return new SqlProgram(streams, pumps, referenceTables);
     }
 
-    private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams)
+    /// <summary>
+    /// A pump over its FROM stream; with a JOIN, the query is compiled over the joined row (the stream's columns, then
+    /// the table's) and wrapped in a <see cref="JoinPump"/> that makes those rows.
+    /// </summary>
+    private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams, Dictionary<string, ReferenceTable> tables)
     {
         var select = p.Select;
         if (ErrorStream.IsNamed(select.From))
             throw new SqlException(select.FromAt.Line, select.FromAt.Column, "error_stream cannot be read by the application's code; an output named error_stream delivers it.");
         if (ErrorStream.IsNamed(p.Target))
             throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, "Pumps cannot write to error_stream; rows a pump cannot evaluate go there.");
-        if (!streams.TryGetValue(select.From, out var from))
-            throw new SqlException(select.FromAt.Line, select.FromAt.Column, $"Stream {select.From} does not exist.");
+        if (ErrorStream.IsNamed(select.From))
+            throw new SqlException(select.FromAt.Line, select.FromAt.Column, "error_stream cannot be read by the application's code; an output named error_stream delivers it.");
+        if (ErrorStream.IsNamed(p.Target))
+            throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, "Pumps cannot write to error_stream; rows a pump cannot evaluate go there.");
+        if (!streams.TryGetValue(select.From, out var stream))
+        {
+            var hint = tables.ContainsKey(select.From) ? "; it is a reference table, which a query JOINs to a stream" : "";
+            throw new SqlException(select.FromAt.Line, select.FromAt.Column, $"Stream {select.From} does not exist{hint}.");
+        }
+        if (select.Join is not { } join)
+            return CompileQuery(p, select, stream, streams, new Binder(stream, select.Alias));
+        if (!tables.TryGetValue(join.Table, out var table))
+            throw new SqlException(join.TableAt.Line, join.TableAt.Column, $"Reference table {join.Table} does not exist; add it with AddApplicationReferenceDataSource.");
+        var joined = new StreamSchema(stream.Name, stream.Visible.Concat(table.Schema.Columns), stream.IsSource);
+        var binder = new Binder(joined, select.Alias, new JoinedTable(table.Schema.Name, join.Alias, stream.Columns.Count));
+        binder.Fork().Bind(join.On, allowAggregates: false);
+        var inner = CompileQuery(p, select, joined, streams, binder);
+        return new JoinPump(p.Name, stream, inner, table, join.On, join.Left);
+    }
+
+    private static Pump CompileQuery(CreatePumpStatement p, SelectStatement select, StreamSchema from, Dictionary<string, StreamSchema> streams, Binder binder)
+    {
         if (!streams.TryGetValue(p.Target, out var target))
             throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Stream {p.Target} does not exist; create it with CREATE OR REPLACE STREAM.");
         if (target.IsSource)
@@ -75,7 +122,6 @@ public sealed class SqlProgram
         if (target.Name == from.Name)
             throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Pump {p.Name} reads and writes {p.Target}.");
 
-        var binder = new Binder(from, select.Alias);
         var items = new List<Expr>();
         foreach (var item in select.Items)
         {
@@ -124,7 +170,7 @@ public sealed class SqlProgram
         }
 
         var keys = select.Stagger?.PartitionBy ?? select.GroupBy;
-        var groupBinder = new Binder(from, select.Alias);
+        var groupBinder = binder.Fork();
         foreach (var g in keys)
             groupBinder.Bind(g, allowAggregates: false);
         if (select.Having is not null)
@@ -192,7 +238,7 @@ public sealed class SqlProgram
             var index = windows.IndexOf(spec);
             if (index < 0)
             {
-                var partitionBinder = new Binder(from, select.Alias);
+                var partitionBinder = binder.Fork();
                 foreach (var e in spec.PartitionBy)
                     partitionBinder.Bind(e, allowAggregates: false);
                 windows.Add(spec);
@@ -238,7 +284,7 @@ public sealed class SqlProgram
     /// <summary>Declares the lanes (input shards) of a source stream; event-time windows wait for every lane.</summary>
     public void SetLanes(string sourceStream, IEnumerable<int> lanes)
     {
-        foreach (var pump in Readers(sourceStream).OfType<WindowPump>())
+        foreach (var pump in Readers(sourceStream).Select(p => p is JoinPump j ? j.Inner : p).OfType<WindowPump>())
             pump.SetLanes(lanes);
     }
 
@@ -248,7 +294,7 @@ public sealed class SqlProgram
     /// </summary>
     public void SetIdle(int lane, bool idle)
     {
-        foreach (var pump in _pumps.OfType<WindowPump>().Where(p => p.Source.IsSource))
+        foreach (var pump in Inner.OfType<WindowPump>().Where(p => p.Source.IsSource))
             pump.SetIdle(lane, idle);
         Drain();
     }
@@ -267,9 +313,9 @@ public sealed class SqlProgram
     /// </summary>
     public void AdvanceRowtime(DateTime rowtime)
     {
-        foreach (var pump in _pumps.OfType<WindowPump>())
+        foreach (var pump in Inner.OfType<WindowPump>())
             pump.AdvanceRowtime(rowtime, Emit);
-        foreach (var pump in _pumps.OfType<StaggerPump>())
+        foreach (var pump in Inner.OfType<StaggerPump>())
             pump.Advance(rowtime, Emit);
         Drain();
     }
@@ -292,11 +338,11 @@ public sealed class SqlProgram
     private IReadOnlyList<Pump> Readers(string stream) => _readers.TryGetValue(stream, out var list) ? list : [];
 
     /// <summary>The state of every window, as text that <see cref="RestoreState"/> takes back.</summary>
-    public string SaveState() => ProgramState.Save(_pumps);
+    public string SaveState() => ProgramState.Save(Inner);
 
     public void RestoreState(string? state)
     {
         if (!string.IsNullOrEmpty(state))
-            ProgramState.Restore(state, _pumps.ToDictionary(p => p.Name));
+            ProgramState.Restore(state, Inner.ToDictionary(p => p.Name));
     }
 }
