@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Minio;
+using Minio.DataModel.Args;
 using Runnel.TestKit;
 using Runnel.TestKit.Standalone;
 
@@ -65,6 +67,20 @@ public sealed class AnalyticsHost : IAsyncDisposable
             $"--S3:AccessKey={TestServers.S3().AccessKey}",
             $"--S3:SecretKey={TestServers.S3().SecretKey}",
         ];
+
+    /// <summary>Creates a fresh bucket in the S3 server of RUNNEL_TEST_S3 holding one object; returns the bucket's name.</summary>
+    public static async Task<string> PutObjectAsync(string key, string content)
+    {
+        var bucket = $"ref-{Guid.NewGuid():N}"[..20];
+        var s3 = TestServers.S3();
+        using var client = new MinioClient().WithEndpoint(s3.Endpoint.Host, s3.Endpoint.Port).WithCredentials(s3.AccessKey, s3.SecretKey).WithSSL(false).Build();
+        await client.MakeBucketAsync(new MakeBucketArgs().WithBucket(bucket), TestContext.Current.CancellationToken);
+        var bytes = Encoding.UTF8.GetBytes(content);
+        using var stream = new MemoryStream(bytes);
+        await client.PutObjectAsync(new PutObjectArgs().WithBucket(bucket).WithObject(key)
+            .WithStreamData(stream).WithObjectSize(bytes.Length).WithContentType("text/plain"), TestContext.Current.CancellationToken);
+        return bucket;
+    }
 
     public static string NewSigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 

@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Minio;
-using Minio.DataModel.Args;
 using Runnel.TestKit;
 
 namespace Runnel.Analytics.Tests;
@@ -158,16 +156,7 @@ public sealed class AwsCliSampleTests(StandaloneFixture fixture) : IClassFixture
     [Fact]
     public async Task The_reference_data_sample_joins_company_names_loaded_from_S3()
     {
-        var bucket = $"ref-{Guid.NewGuid():N}"[..20];
-        var s3 = TestServers.S3();
-        using (var client = new MinioClient().WithEndpoint(s3.Endpoint.Host, s3.Endpoint.Port).WithCredentials(s3.AccessKey, s3.SecretKey).WithSSL(false).Build())
-        {
-            await client.MakeBucketAsync(new MakeBucketArgs().WithBucket(bucket), TestContext.Current.CancellationToken);
-            var bytes = System.Text.Encoding.UTF8.GetBytes(Samples.TickerReferenceCsv);
-            using var content = new MemoryStream(bytes);
-            await client.PutObjectAsync(new PutObjectArgs().WithBucket(bucket).WithObject("TickerReference.csv")
-                .WithStreamData(content).WithObjectSize(bytes.Length).WithContentType("text/csv"), TestContext.Current.CancellationToken);
-        }
+        var bucket = await AnalyticsHost.PutObjectAsync("TickerReference.csv", Samples.TickerReferenceCsv);
         var reference = JsonSerializer.Serialize(new
         {
             TableName = "CompanyName",

@@ -65,15 +65,22 @@ public static class ApplicationModel
         if (table.Length is < 1 or > 32)
             throw Invalid("ReferenceDataSource TableName must be 1 to 32 characters long.");
         var s3 = node["S3ReferenceDataSource"] ?? throw Invalid("ReferenceDataSource S3ReferenceDataSource is required.");
-        var bucketArn = Str(s3, "BucketARN") ?? throw Invalid("S3ReferenceDataSource BucketARN is required.");
+        var (bucket, key) = ReadS3Object(s3, "S3ReferenceDataSource");
+        var schema = node["ReferenceSchema"] ?? throw Invalid("ReferenceDataSource ReferenceSchema is required.");
+        return new ReferenceModel(id, table, bucket, key, ReadSchema(schema));
+    }
+
+    /// <summary>The bucket (from <c>BucketARN</c>, <c>arn:aws:s3:::bucket</c>) and <c>FileKey</c> of an S3 object member.</summary>
+    public static (string Bucket, string Key) ReadS3Object(JsonNode s3, string member)
+    {
+        var bucketArn = Str(s3, "BucketARN") ?? throw Invalid($"{member} BucketARN is required.");
         const string prefix = "arn:aws:s3:::";
         if (!bucketArn.StartsWith(prefix, StringComparison.Ordinal) || bucketArn.Length == prefix.Length || bucketArn[prefix.Length..].Contains('/'))
             throw Invalid($"BucketARN {bucketArn} is not an S3 bucket ARN (arn:aws:s3:::bucket).");
-        var key = Str(s3, "FileKey") ?? throw Invalid("S3ReferenceDataSource FileKey is required.");
+        var key = Str(s3, "FileKey") ?? throw Invalid($"{member} FileKey is required.");
         if (key.Length is < 1 or > 1024)
-            throw Invalid("S3ReferenceDataSource FileKey must be 1 to 1024 characters long.");
-        var schema = node["ReferenceSchema"] ?? throw Invalid("ReferenceDataSource ReferenceSchema is required.");
-        return new ReferenceModel(id, table, bucketArn[prefix.Length..], key, ReadSchema(schema));
+            throw Invalid($"{member} FileKey must be 1 to 1024 characters long.");
+        return (bucketArn[prefix.Length..], key);
     }
 
     public static InputSchemaModel ReadSchema(JsonNode schema)

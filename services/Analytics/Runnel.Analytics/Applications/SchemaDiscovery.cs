@@ -9,6 +9,7 @@ using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Objects;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Analytics.Applications;
@@ -21,9 +22,10 @@ public sealed record DiscoveredSchema(string Format, IReadOnlyList<DiscoveredCol
 
 /// <summary>
 /// DiscoverInputSchema over a data stream: samples up to <see cref="SampleSize"/> records (TRIM_HORIZON: the oldest
-/// retained; NOW, the default: records put within <see cref="NowWait"/> of the call) and infers the columns.
+/// retained; NOW, the default: records put within <see cref="NowWait"/> of the call) and infers the columns. Over an
+/// S3 object (S3Configuration, read through the object store), each non-empty line of the object is a record.
 /// </summary>
-public sealed class SchemaDiscovery(IDbContextFactory<MetadataDbContext> dbFactory, IShardStoreLocator locator, TimeProvider time)
+public sealed class SchemaDiscovery(IDbContextFactory<MetadataDbContext> dbFactory, IShardStoreLocator locator, IObjectStore objects, TimeProvider time)
 {
     public const string UnableToDetect = "UnableToDetectSchemaException";
     public const string Unsupported = "UnsupportedOperationException";
@@ -36,10 +38,21 @@ public sealed class SchemaDiscovery(IDbContextFactory<MetadataDbContext> dbFacto
 
     public async Task<DiscoveredSchema> DiscoverAsync(JsonNode q, CancellationToken ct)
     {
-        if (q["S3Configuration"] is not null)
-            throw new KinesisException(Unsupported, "Discovery from an S3 object is not supported; discover from a stream (ResourceARN).");
         if (q["InputProcessingConfiguration"] is not null)
             throw new KinesisException(Unsupported, "InputProcessingConfiguration (a Lambda preprocessor) is not supported.");
+        if (q["S3Configuration"] is { } s3)
+        {
+            if (q["ResourceARN"] is not null)
+                throw ApplicationModel.Invalid("Give either ResourceARN or S3Configuration, not both.");
+            var (bucket, key) = ApplicationModel.ReadS3Object(s3, "S3Configuration");
+            var data = await objects.GetAsync(bucket, key, ct).ConfigureAwait(false)
+                ?? throw KinesisException.ResourceNotFound($"S3 object s3://{bucket}/{key} does not exist.");
+            var lines = Encoding.UTF8.GetString(data).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).Take(SampleSize).Select(Encoding.UTF8.GetBytes).ToList();
+            if (lines.Count == 0)
+                throw new KinesisException(UnableToDetect, $"s3://{bucket}/{key} holds no records to detect a schema from.");
+            return Infer(lines);
+        }
         var arn = ApplicationModel.Str(q, "ResourceARN") ?? throw ApplicationModel.Invalid("ResourceARN is required.");
         var position = ApplicationModel.Str(q["InputStartingPositionConfiguration"], "InputStartingPosition") ?? "NOW";
         if (position is not ("NOW" or "TRIM_HORIZON"))

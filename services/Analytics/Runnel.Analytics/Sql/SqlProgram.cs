@@ -65,11 +65,8 @@ public sealed class SqlProgram
                 throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is a reference table and cannot be redefined as a stream.");
             if (ErrorStream.IsNamed(s.Name))
                 throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is the application's error stream and cannot be redefined.");
-            if (ErrorStream.IsNamed(s.Name))
-                throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is the application's error stream and cannot be redefined.");
             streams[s.Name] = new StreamSchema(s.Name, s.Columns, isSource: false);
         }
-        streams[ErrorStream.Name] = ErrorStream.Schema();
         streams[ErrorStream.Name] = ErrorStream.Schema();
         var pumps = new List<Pump>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -89,10 +86,6 @@ public sealed class SqlProgram
     private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams, Dictionary<string, ReferenceTable> tables)
     {
         var select = p.Select;
-        if (ErrorStream.IsNamed(select.From))
-            throw new SqlException(select.FromAt.Line, select.FromAt.Column, "error_stream cannot be read by the application's code; an output named error_stream delivers it.");
-        if (ErrorStream.IsNamed(p.Target))
-            throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, "Pumps cannot write to error_stream; rows a pump cannot evaluate go there.");
         if (ErrorStream.IsNamed(select.From))
             throw new SqlException(select.FromAt.Line, select.FromAt.Column, "error_stream cannot be read by the application's code; an output named error_stream delivers it.");
         if (ErrorStream.IsNamed(p.Target))
