@@ -97,4 +97,26 @@ public sealed class DiscoverInputSchemaTests(StandaloneFixture fixture) : IClass
         var e = Assert.Throws<Runnel.Core.Errors.KinesisException>(() => SchemaDiscovery.Infer([Encoding.UTF8.GetBytes("just a line"), Encoding.UTF8.GetBytes("another")]));
         Assert.Equal("UnableToDetectSchemaException", e.Type);
     }
+
+    [Fact]
+    public async Task An_S3_object_is_discovered_line_by_line_and_a_missing_one_is_not_found()
+    {
+        var bucket = await AnalyticsHost.PutObjectAsync("trades/2026.csv", "AMZN,107.5,2026-01-01 10:00:00\nWMT,22.1,2026-01-01 10:00:05\nQXZ,8,2026-01-01 10:00:09\n");
+        string[] Discover(string key) =>
+        [
+            "discover-input-schema", "--s3-configuration",
+            $"RoleARN=arn:aws:iam::000000000000:role/analytics,BucketARN=arn:aws:s3:::{bucket},FileKey={key}",
+        ];
+
+        var answer = await Host.CliOkAsync(Discover("trades/2026.csv"));
+
+        Assert.Equal("CSV", answer.GetProperty("InputSchema").GetProperty("RecordFormat").GetProperty("RecordFormatType").GetString());
+        Assert.Equal(["COL_1", "COL_2", "COL_3"], Columns(answer).Select(c => c.Name));
+        Assert.Equal("VARCHAR(4)", Columns(answer)[0].Type);
+        Assert.Equal(["AMZN,107.5,2026-01-01 10:00:00", "WMT,22.1,2026-01-01 10:00:05", "QXZ,8,2026-01-01 10:00:09"],
+            answer.GetProperty("RawInputRecords").EnumerateArray().Select(r => r.GetString()));
+        var missing = await Host.CliAsync(Discover("trades/none.csv"));
+        Assert.False(missing.Succeeded);
+        Assert.Contains("ResourceNotFoundException", missing.StandardError, StringComparison.Ordinal);
+    }
 }
