@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Minio;
+using Minio.DataModel.Args;
 using Runnel.TestKit;
 using Runnel.TestKit.Standalone;
 
@@ -16,34 +18,42 @@ public sealed record Reply(int Status, JsonElement Body, string? ErrorType)
 /// <summary>
 /// Standalone on a real socket over a data folder the caller keeps (so a test can restart it on the same data), with
 /// a PostgreSQL database registered as the table output's database "dashboards" and a runner tuned for tests (scans
-/// every 200 ms, 3 s leases; event-time windows never give up on a quiet shard).
+/// every 200 ms, 3 s leases; event-time windows never give up on a quiet shard), reading reference data from the S3
+/// server of RUNNEL_TEST_S3.
 /// </summary>
 public sealed class AnalyticsHost : IAsyncDisposable
 {
     public const string Account = "000000000000";
     public const string Database = "dashboards";
 
-    private readonly StartedStandalone _host;
+    private readonly StartedStandalone? _host;
 
     private AnalyticsHost(StartedStandalone host)
+        : this(host.Address) => _host = host;
+
+    /// <summary>A client of a Standalone the caller runs (a process started with <see cref="Arguments"/>).</summary>
+    public AnalyticsHost(Uri address)
     {
-        _host = host;
-        Http = new HttpClient { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(60) };
+        Address = address;
+        Http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public HttpClient Http { get; }
 
-    public Uri Address => _host.Address;
+    public Uri Address { get; }
 
     /// <summary>The public endpoint, which serves <c>kinesisanalytics</c> as well as <c>kinesis</c>.</summary>
-    public string Endpoint => _host.Address.ToString().TrimEnd('/');
+    public string Endpoint => Address.ToString().TrimEnd('/');
 
-    public IServiceProvider Services => _host.Services;
+    public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("Standalone runs in another process.");
 
     public static async Task<AnalyticsHost> StartAsync(string dataDirectory, string signingKey, string tableDatabase) =>
-        new(await StartedStandalone.StartAsync(
+        new(await StartedStandalone.StartAsync(Arguments("http://127.0.0.1:0", dataDirectory, signingKey, tableDatabase),
+            cancellationToken: TestContext.Current.CancellationToken));
+
+    public static string[] Arguments(string urls, string dataDirectory, string signingKey, string tableDatabase) =>
         [
-            "--urls=http://127.0.0.1:0",
+            $"--urls={urls}",
             $"--Runnel:DataDirectory={dataDirectory}",
             $"--Runnel:IteratorSigningKey={signingKey}",
             "--Logging:LogLevel:Default=Warning",
@@ -53,14 +63,32 @@ public sealed class AnalyticsHost : IAsyncDisposable
             "--Analytics:IdleShardMilliseconds=3600000",
             "--Analytics:LeaseSeconds=3",
             $"--Analytics:Databases:{Database}={tableDatabase}",
-        ], cancellationToken: TestContext.Current.CancellationToken));
+            $"--S3:Endpoint={TestServers.S3().Endpoint}",
+            $"--S3:AccessKey={TestServers.S3().AccessKey}",
+            $"--S3:SecretKey={TestServers.S3().SecretKey}",
+        ];
+
+    /// <summary>Creates a fresh bucket in the S3 server of RUNNEL_TEST_S3 holding one object; returns the bucket's name.</summary>
+    public static async Task<string> PutObjectAsync(string key, string content)
+    {
+        var bucket = $"ref-{Guid.NewGuid():N}"[..20];
+        var s3 = TestServers.S3();
+        using var client = new MinioClient().WithEndpoint(s3.Endpoint.Host, s3.Endpoint.Port).WithCredentials(s3.AccessKey, s3.SecretKey).WithSSL(false).Build();
+        await client.MakeBucketAsync(new MakeBucketArgs().WithBucket(bucket), TestContext.Current.CancellationToken);
+        var bytes = Encoding.UTF8.GetBytes(content);
+        using var stream = new MemoryStream(bytes);
+        await client.PutObjectAsync(new PutObjectArgs().WithBucket(bucket).WithObject(key)
+            .WithStreamData(stream).WithObjectSize(bytes.Length).WithContentType("text/plain"), TestContext.Current.CancellationToken);
+        return bucket;
+    }
 
     public static string NewSigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        await _host.DisposeAsync();
+        if (_host is not null)
+            await _host.DisposeAsync();
     }
 
     public static string StreamArn(string name) => $"arn:aws:kinesis:us-east-1:{Account}:stream/{name}";
@@ -139,6 +167,19 @@ public sealed class AnalyticsHost : IAsyncDisposable
     public async Task<string> StatusAsync(string application) =>
         (await AnalyticsOkAsync("DescribeApplication", new { ApplicationName = application }))
             .GetProperty("ApplicationDetail").GetProperty("ApplicationStatus").GetString()!;
+
+    /// <summary>Runs <c>aws kinesisanalytics ...</c> against the endpoint.</summary>
+    public Task<CommandResult> CliAsync(params string[] arguments) =>
+        ExternalCommand.RunAsync(TestServers.AwsCli(), ["kinesisanalytics", .. arguments, "--endpoint-url", Endpoint, "--output", "json"],
+            TimeSpan.FromSeconds(60), AwsCliEnvironment.Variables, cancellationToken: TestContext.Current.CancellationToken);
+
+    /// <summary>Runs <c>aws kinesisanalytics ...</c>, expects success and returns its JSON answer (default when empty).</summary>
+    public async Task<JsonElement> CliOkAsync(params string[] arguments)
+    {
+        var result = await CliAsync(arguments);
+        Assert.True(result.Succeeded, result.Describe("aws kinesisanalytics " + arguments[0]));
+        return result.StandardOutput.Trim().Length == 0 ? default : JsonDocument.Parse(result.StandardOutput).RootElement.Clone();
+    }
 
     public Task WaitRunningAsync(string application) =>
         Wait.UntilAsync(async () => await StatusAsync(application) == "RUNNING", TimeSpan.FromSeconds(60), $"{application} to be RUNNING", cancellationToken: TestContext.Current.CancellationToken);

@@ -15,6 +15,12 @@ public sealed class AnalyticsOptions
     [Range(1, 3600)]
     public int QueryTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Folder of the local object store that reference data is read from when no S3 endpoint (<c>S3:Endpoint</c>) is
+    /// set; default <c>buckets</c> under <c>Runnel:DataDirectory</c>, where delivery streams write.
+    /// </summary>
+    public string? LocalFolder { get; set; }
+
     /// <summary>Copied from <c>Runnel:Region</c>; reported in application ARNs.</summary>
     public string Region { get; set; } = "us-east-1";
 

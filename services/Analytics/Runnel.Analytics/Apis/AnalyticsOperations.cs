@@ -13,7 +13,7 @@ namespace Runnel.Analytics.Apis;
 /// operation reads its request, calls <see cref="ApplicationCatalog"/> and returns the members of its answer (null
 /// for an empty answer). Errors are <see cref="KinesisException"/>s with the service's type names.
 /// </summary>
-public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperations
+public sealed class AnalyticsOperations(ApplicationCatalog catalog, SchemaDiscovery discovery) : IAwsOperations
 {
     public string Service => AwsServices.Analytics.Name;
 
@@ -23,7 +23,8 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperat
     [
         "CreateApplication", "DescribeApplication", "ListApplications", "StartApplication", "StopApplication",
         "UpdateApplication", "DeleteApplication", "AddApplicationInput", "AddApplicationOutput", "DeleteApplicationOutput",
-        "TagResource", "UntagResource", "ListTagsForResource",
+        "AddApplicationReferenceDataSource", "DeleteApplicationReferenceDataSource",
+        "TagResource", "UntagResource", "ListTagsForResource", "DiscoverInputSchema",
     ];
 
     public bool Handles(string operation) => Operations.Contains(operation);
@@ -77,6 +78,11 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperat
                     w.Boolean("HasMoreApplications", more);
                 };
             }
+            case "DiscoverInputSchema":
+            {
+                var d = await discovery.DiscoverAsync(q, ct).ConfigureAwait(false);
+                return w => WriteDiscovered(w, d);
+            }
             case "StartApplication":
                 await catalog.StartAsync(Name(q), q["InputConfigurations"], ct).ConfigureAwait(false);
                 return null;
@@ -102,6 +108,13 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperat
                 return null;
             case "DeleteApplicationOutput":
                 await catalog.DeleteOutputAsync(Name(q), Version(q), ApplicationModel.Str(q, "OutputId"), ct).ConfigureAwait(false);
+                return null;
+            case "AddApplicationReferenceDataSource":
+                await catalog.AddReferenceDataSourceAsync(Name(q), Version(q),
+                    q["ReferenceDataSource"] ?? throw ApplicationModel.Invalid("ReferenceDataSource is required."), ct).ConfigureAwait(false);
+                return null;
+            case "DeleteApplicationReferenceDataSource":
+                await catalog.DeleteReferenceDataSourceAsync(Name(q), Version(q), ApplicationModel.Str(q, "ReferenceId"), ct).ConfigureAwait(false);
                 return null;
             case "TagResource":
                 await catalog.TagAsync(Arn(q), q["Tags"] ?? throw ApplicationModel.Invalid("Tags is required."), null, ct).ConfigureAwait(false);
@@ -201,6 +214,15 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperat
         }
         w.EndArray();
         w.StartArray("ReferenceDataSourceDescriptions");
+        foreach (var node in JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray())
+        {
+            w.StartObject();
+            w.String("ReferenceId", ApplicationModel.Str(node, "ReferenceId"));
+            w.String("TableName", ApplicationModel.Str(node, "TableName"));
+            WriteRenamed(w, node!, "S3ReferenceDataSource", "S3ReferenceDataSourceDescription");
+            WriteRenamed(w, node!, "ReferenceSchema", "ReferenceSchema");
+            w.EndObject();
+        }
         w.EndArray();
         w.String("ApplicationCode", a.Code);
         w.Number("ApplicationVersionId", a.VersionId);
@@ -267,5 +289,54 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog) : IAwsOperat
                 }
                 break;
         }
+    }
+
+    /// <summary>DiscoverInputSchema's answer: InputSchema, ParsedInputRecords (a value a row lacks is ""), RawInputRecords.</summary>
+    private static void WriteDiscovered(WireWriter w, DiscoveredSchema d)
+    {
+        w.StartObject("InputSchema");
+        w.StartObject("RecordFormat");
+        w.String("RecordFormatType", d.Format);
+        w.StartObject("MappingParameters");
+        if (d.Format == "JSON")
+        {
+            w.StartObject("JSONMappingParameters");
+            w.String("RecordRowPath", "$");
+        }
+        else
+        {
+            w.StartObject("CSVMappingParameters");
+            w.String("RecordRowDelimiter", "\n");
+            w.String("RecordColumnDelimiter", ",");
+        }
+        w.EndObject();
+        w.EndObject();
+        w.EndObject();
+        w.String("RecordEncoding", "UTF-8");
+        w.StartArray("RecordColumns");
+        foreach (var c in d.Columns)
+        {
+            w.StartObject();
+            w.String("Name", c.Name);
+            if (c.Mapping is not null)
+                w.String("Mapping", c.Mapping);
+            w.String("SqlType", c.SqlType);
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        w.StartArray("ParsedInputRecords");
+        foreach (var row in d.Parsed)
+        {
+            w.StartArray();
+            foreach (var v in row)
+                w.StringValue(v ?? "");
+            w.EndArray();
+        }
+        w.EndArray();
+        w.StartArray("RawInputRecords");
+        foreach (var r in d.Raw)
+            w.StringValue(r);
+        w.EndArray();
     }
 }

@@ -109,7 +109,7 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
                 throw new KinesisException(InvalidConfiguration, $"Application {name} has no input.");
             if (string.IsNullOrWhiteSpace(a.Code))
                 throw new KinesisException(InvalidConfiguration, $"Application {name} has no code.");
-            var program = Compile(a.Code, inputs);
+            var program = Compile(a.Code, inputs, JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray());
             foreach (var o in JsonNode.Parse(a.OutputsJson)!.AsArray())
             {
                 var output = ApplicationModel.ReadOutput(o!);
@@ -184,11 +184,28 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
                 if (u["DestinationSchemaUpdate"] is { } d)
                     output["DestinationSchema"] = d.DeepClone();
             }
-            if (update["ReferenceDataSourceUpdates"] is JsonArray { Count: > 0 })
-                throw new KinesisException(UnsupportedOperation, "Reference data sources are not supported yet.");
-            Validate(inputs, outputs, code);
+            var references = JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray();
+            foreach (var u in update["ReferenceDataSourceUpdates"]?.AsArray() ?? [])
+            {
+                var reference = FindById(references, "ReferenceId", ApplicationModel.Str(u, "ReferenceId"), "Reference data source");
+                if (ApplicationModel.Str(u, "TableNameUpdate") is { } table)
+                    reference["TableName"] = table;
+                if (u!["S3ReferenceDataSourceUpdate"] is JsonObject s3)
+                {
+                    var target = reference["S3ReferenceDataSource"]!.AsObject();
+                    if (ApplicationModel.Str(s3, "BucketARNUpdate") is { } bucket)
+                        target["BucketARN"] = bucket;
+                    if (ApplicationModel.Str(s3, "FileKeyUpdate") is { } key)
+                        target["FileKey"] = key;
+                }
+                if (u["ReferenceSchemaUpdate"] is { } schema)
+                    reference["ReferenceSchema"] = schema.DeepClone();
+            }
+            Validate(inputs, outputs, code, references);
             a.InputsJson = inputs.ToJsonString();
             a.OutputsJson = outputs.ToJsonString();
+            // The runner restarts on the new version and loads every reference object again: an update refreshes them.
+            a.ReferenceDataSourcesJson = references.ToJsonString();
             // A running application picks the new version up from its last checkpoint (the runner restarts it).
             a.Code = code;
         }, ct, checkStreams: true).ConfigureAwait(false);
@@ -217,7 +234,7 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
             added["InputId"] = "1.1";
             inputs.Add(added);
             var outputs = JsonNode.Parse(a.OutputsJson)!.AsArray();
-            Validate(inputs, outputs, a.Code);
+            Validate(inputs, outputs, a.Code, JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray());
             a.InputsJson = inputs.ToJsonString();
         }, ct, checkStreams: true);
 
@@ -231,8 +248,31 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
             var next = outputs.Select(o => int.Parse(ApplicationModel.Str(o, "OutputId")!.Split('.')[0], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(0).Max() + 1;
             added["OutputId"] = $"{next}.1";
             outputs.Add(added);
-            Validate(JsonNode.Parse(a.InputsJson)!.AsArray(), outputs, a.Code);
+            Validate(JsonNode.Parse(a.InputsJson)!.AsArray(), outputs, a.Code, JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray());
             a.OutputsJson = outputs.ToJsonString();
+        }, ct);
+
+    public Task AddReferenceDataSourceAsync(string name, long currentVersion, JsonNode source, CancellationToken ct) =>
+        ChangeAsync(name, currentVersion, a =>
+        {
+            var references = JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray();
+            if (references.Count >= 1)
+                throw new KinesisException(ErrorTypes.LimitExceeded, $"Application {name} already has a reference data source; one is supported, as in Kinesis Analytics.");
+            var added = source.DeepClone();
+            added["ReferenceId"] = "1.1";
+            references.Add(added);
+            Validate(JsonNode.Parse(a.InputsJson)!.AsArray(), JsonNode.Parse(a.OutputsJson)!.AsArray(), a.Code, references);
+            a.ReferenceDataSourcesJson = references.ToJsonString();
+        }, ct);
+
+    public Task DeleteReferenceDataSourceAsync(string name, long currentVersion, string? referenceId, CancellationToken ct) =>
+        ChangeAsync(name, currentVersion, a =>
+        {
+            var references = JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray();
+            references.Remove(FindById(references, "ReferenceId", referenceId, "Reference data source"));
+            // Code that still joins the table would no longer run.
+            Validate(JsonNode.Parse(a.InputsJson)!.AsArray(), JsonNode.Parse(a.OutputsJson)!.AsArray(), a.Code, references);
+            a.ReferenceDataSourcesJson = references.ToJsonString();
         }, ct);
 
     public Task DeleteOutputAsync(string name, long currentVersion, string? outputId, CancellationToken ct) =>
@@ -336,8 +376,15 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
     }
 
     /// <summary>Configuration and code; the code binds against the inputs' in-application streams.</summary>
-    private static void Validate(JsonArray inputs, JsonArray outputs, string? code)
+    private static void Validate(JsonArray inputs, JsonArray outputs, string? code, JsonArray? references = null)
     {
+        var tables = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in references ?? [])
+        {
+            var reference = ApplicationModel.ReadReference(r!);
+            if (!tables.Add(reference.TableName))
+                throw ApplicationModel.Invalid($"Reference table {reference.TableName} is defined twice.");
+        }
         if (inputs.Count > 1)
             throw ApplicationModel.Invalid("An application has at most one input.");
         if (outputs.Count > 3)
@@ -355,15 +402,16 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
                 throw new KinesisException(UnsupportedOperation, "Only KinesisStreamsOutput and the PostgreSQL table output are supported yet.");
         }
         if (!string.IsNullOrWhiteSpace(code))
-            Compile(code, inputs);
+            Compile(code, inputs, references);
     }
 
     /// <summary>Compiles the code; a problem answers CodeValidationException with its line and column.</summary>
-    public static SqlProgram Compile(string code, JsonArray inputs)
+    public static SqlProgram Compile(string code, JsonArray inputs, JsonArray? references)
     {
         try
         {
-            return SqlProgram.Compile(code, inputs.SelectMany(i => ApplicationModel.ReadInput(i!).SourceSchemas));
+            return SqlProgram.Compile(code, inputs.SelectMany(i => ApplicationModel.ReadInput(i!).SourceSchemas),
+                (references ?? []).Select(r => ApplicationModel.ReadReference(r!).TableSchema));
         }
         catch (SqlException e)
         {

@@ -20,6 +20,12 @@ public sealed record InputModel(string Id, string NamePrefix, string? StreamArn,
         InAppStreamNames.Select(n => new StreamSchema(n, Schema.Columns.Select(c => new SqlColumn(c.Name, c.Kind, c.SqlType)), isSource: true));
 }
 
+/// <summary>A reference data source: an S3 object loaded into an in-application table.</summary>
+public sealed record ReferenceModel(string Id, string TableName, string Bucket, string FileKey, InputSchemaModel Schema)
+{
+    public ReferenceTableSchema TableSchema => new(TableName, [.. Schema.Columns.Select(c => new SqlColumn(c.Name, c.Kind, c.SqlType))]);
+}
+
 /// <summary>Runnel's extension output: upserts the rows of an in-application stream into a PostgreSQL table.</summary>
 public sealed record PostgresTableOutput(string Database, string Table, IReadOnlyList<string> KeyColumns);
 
@@ -50,6 +56,31 @@ public static class ApplicationModel
             throw Invalid("InputParallelism Count must be between 1 and 64.");
         var schema = node["InputSchema"] ?? throw Invalid("Input InputSchema is required.");
         return new InputModel(id, prefix, streamArn, firehoseArn, parallelism, ReadSchema(schema));
+    }
+
+    public static ReferenceModel ReadReference(JsonNode node)
+    {
+        var id = node["ReferenceId"]?.GetValue<string>() ?? "1.1";
+        var table = Str(node, "TableName") ?? throw Invalid("ReferenceDataSource TableName is required.");
+        if (table.Length is < 1 or > 32)
+            throw Invalid("ReferenceDataSource TableName must be 1 to 32 characters long.");
+        var s3 = node["S3ReferenceDataSource"] ?? throw Invalid("ReferenceDataSource S3ReferenceDataSource is required.");
+        var (bucket, key) = ReadS3Object(s3, "S3ReferenceDataSource");
+        var schema = node["ReferenceSchema"] ?? throw Invalid("ReferenceDataSource ReferenceSchema is required.");
+        return new ReferenceModel(id, table, bucket, key, ReadSchema(schema));
+    }
+
+    /// <summary>The bucket (from <c>BucketARN</c>, <c>arn:aws:s3:::bucket</c>) and <c>FileKey</c> of an S3 object member.</summary>
+    public static (string Bucket, string Key) ReadS3Object(JsonNode s3, string member)
+    {
+        var bucketArn = Str(s3, "BucketARN") ?? throw Invalid($"{member} BucketARN is required.");
+        const string prefix = "arn:aws:s3:::";
+        if (!bucketArn.StartsWith(prefix, StringComparison.Ordinal) || bucketArn.Length == prefix.Length || bucketArn[prefix.Length..].Contains('/'))
+            throw Invalid($"BucketARN {bucketArn} is not an S3 bucket ARN (arn:aws:s3:::bucket).");
+        var key = Str(s3, "FileKey") ?? throw Invalid($"{member} FileKey is required.");
+        if (key.Length is < 1 or > 1024)
+            throw Invalid($"{member} FileKey must be 1 to 1024 characters long.");
+        return (bucketArn[prefix.Length..], key);
     }
 
     public static InputSchemaModel ReadSchema(JsonNode schema)

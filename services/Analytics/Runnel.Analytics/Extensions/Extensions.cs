@@ -5,7 +5,10 @@ using Runnel.Analytics.Applications;
 using Runnel.Analytics.Runner;
 using Runnel.Gateway;
 using Runnel.Metadata;
+using Microsoft.Extensions.Options;
 using Runnel.ServiceDefaults;
+using Runnel.ServiceDefaults.Health;
+using Runnel.ServiceDefaults.Objects;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Analytics;
@@ -24,13 +27,22 @@ public static class Extensions
         {
             o.Region = c["Runnel:Region"] ?? o.Region;
             o.AccountId = c["Runnel:AccountId"] ?? o.AccountId;
+            // The folder delivery streams write to when no S3 endpoint is configured, so reference data can be read there.
+            o.LocalFolder ??= Path.Combine(c["Runnel:DataDirectory"] is { Length: > 0 } data ? data : Directory.GetCurrentDirectory(), "buckets");
         });
         if (!builder.Services.Any(d => d.ServiceType == typeof(IDbContextFactory<MetadataDbContext>)))
             builder.Services.AddRunnelMetadata(builder.Configuration);
         builder.Services.AddShardStoreClient(builder.Configuration);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new AnalyticsStartTime(TimeProvider.System.GetUtcNow()));
+        var s3 = S3Settings.From(builder.Configuration);
+        builder.Services.TryAddSingleton<IObjectStore>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AnalyticsOptions>>().Value;
+            return ObjectStores.Create(s3, o.LocalFolder!, o.Region);
+        });
         builder.Services.AddSingleton<ApplicationCatalog>();
+        builder.Services.AddSingleton<SchemaDiscovery>();
         builder.Services.AddAwsOperations<AnalyticsOperations>();
         builder.Services.AddSingleton<AnalyticsRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AnalyticsRunner>());

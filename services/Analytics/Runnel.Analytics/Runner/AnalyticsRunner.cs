@@ -5,6 +5,7 @@ using Runnel.Leases;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults;
+using Runnel.ServiceDefaults.Objects;
 
 namespace Runnel.Analytics.Runner;
 
@@ -20,6 +21,7 @@ namespace Runnel.Analytics.Runner;
 public sealed class AnalyticsRunner(
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
+    IObjectStore objects,
     IOptions<AnalyticsOptions> options,
     ServiceIdentity identity,
     TimeProvider time,
@@ -190,7 +192,7 @@ public sealed class AnalyticsRunner(
     private void Start(AnalyticsApplicationEntity a, LeaseKeeper keeper, long epoch, TimeSpan handover)
     {
         var stop = new CancellationTokenSource();
-        var run = new ApplicationRun(a, epoch, dbFactory, locator, options.Value, time, loggers.CreateLogger<ApplicationRun>());
+        var run = new ApplicationRun(a, epoch, dbFactory, locator, objects, options.Value, time, loggers.CreateLogger<ApplicationRun>());
         var task = Task.Run(async () =>
         {
             using var renewing = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);

@@ -8,6 +8,7 @@ using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Objects;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Analytics.Runner;
@@ -27,6 +28,7 @@ public sealed class ApplicationRun(
     long epoch,
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
+    IObjectStore objects,
     AnalyticsOptions options,
     TimeProvider time,
     ILogger logger)
@@ -54,7 +56,18 @@ public sealed class ApplicationRun(
     {
         var inputs = JsonNode.Parse(app.InputsJson)!.AsArray();
         var input = ApplicationModel.ReadInput(inputs[0]!);
-        var program = ApplicationCatalog.Compile(app.Code ?? "", inputs);
+        var references = JsonNode.Parse(app.ReferenceDataSourcesJson)!.AsArray();
+        var program = ApplicationCatalog.Compile(app.Code ?? "", inputs, references);
+        foreach (var reference in references.Select(r => ApplicationModel.ReadReference(r!)))
+        {
+            // Loaded once per run; UpdateApplication makes a new version, which the runner starts again, reloading.
+            var data = await objects.GetAsync(reference.Bucket, reference.FileKey, ct).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"Reference data s3://{reference.Bucket}/{reference.FileKey} of table {reference.TableName} does not exist.");
+            var referenceDecoder = new RecordDecoder(reference.Schema);
+            program.SetReferenceRows(reference.TableName, referenceDecoder.DecodeTable(data));
+            if (referenceDecoder.Failed > 0)
+                logger.LogWarning("{Failed} rows of reference table {Table} of {Application} did not map and were skipped", referenceDecoder.Failed, reference.TableName, app.Name);
+        }
         var outputs = JsonNode.Parse(app.OutputsJson)!.AsArray().Select(o => ApplicationModel.ReadOutput(o!)).ToList();
         var decoder = new RecordDecoder(input.Schema);
 

@@ -41,6 +41,25 @@ public sealed class RecordDecoder
         }
     }
 
+    /// <summary>
+    /// The rows of a reference object (no time columns): CSV rows by the row delimiter, JSON one object per line. A row
+    /// that does not map is skipped and counted in <see cref="Failed"/>.
+    /// </summary>
+    public List<object?[]> DecodeTable(ReadOnlyMemory<byte> data)
+    {
+        var rows = new List<object?[]>();
+        if (_schema.Format == "JSON")
+        {
+            foreach (var line in Encoding.UTF8.GetString(data.Span).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                Decode(Encoding.UTF8.GetBytes(line), 0, rows);
+        }
+        else
+        {
+            Decode(data, 0, rows);
+        }
+        return [.. rows.Select(r => r[2..])];
+    }
+
     private void DecodeJson(ReadOnlyMemory<byte> data, DateTime arrival, List<object?[]> rows)
     {
         using var doc = JsonDocument.Parse(data);

@@ -53,7 +53,18 @@ internal sealed class CallExpr(Token at, string name, IReadOnlyList<Expr> args, 
     public IReadOnlyList<Expr> Args { get; } = args;
     public bool Star { get; } = star;
     public int AggregateIndex { get; set; } = -1;
+    /// <summary>An inline sliding window: <c>OVER (PARTITION BY ... RANGE ... PRECEDING)</c>.</summary>
+    public WindowSpec? Over { get; set; }
+    /// <summary>A named sliding window: <c>OVER W1</c>, defined in the query's WINDOW clause.</summary>
+    public string? OverName { get; set; }
+    public Token? OverAt { get; set; }
 }
+
+/// <summary>
+/// A window: PARTITION BY keys and either a time range (RANGE INTERVAL 'n' unit PRECEDING, over ROWTIME) or a row
+/// count (ROWS n PRECEDING: the current row and n before it). Stagger windows use the range alone.
+/// </summary>
+internal sealed record WindowSpec(Token At, IReadOnlyList<Expr> PartitionBy, TimeSpan? Range, int? Rows);
 
 /// <summary>FLOOR(x TO unit) and CEIL(x TO unit) on timestamps.</summary>
 internal sealed class TruncateExpr(Token at, Expr value, string unit, bool ceiling) : Expr(at)
@@ -125,7 +136,13 @@ internal sealed record SelectStatement(
     Token FromAt,
     Expr? Where,
     IReadOnlyList<Expr> GroupBy,
-    Expr? Having);
+    Expr? Having,
+    IReadOnlyDictionary<string, WindowSpec> Windows,
+    WindowSpec? Stagger,
+    JoinClause? Join);
+
+/// <summary>A join of the FROM stream with a reference table; LEFT keeps stream rows without a match (table columns null).</summary>
+internal sealed record JoinClause(Token At, string Table, Token TableAt, string? Alias, bool Left, Expr On);
 
 internal abstract record Statement(Token At);
 

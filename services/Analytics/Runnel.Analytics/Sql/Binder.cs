@@ -1,8 +1,18 @@
 namespace Runnel.Analytics.Sql;
 
-/// <summary>Resolves names of one SELECT against its FROM stream and checks the shape of a streaming query.</summary>
-internal sealed class Binder(StreamSchema from, string? alias)
+/// <summary>The reference table of a join: its name, alias and the index of its first column in the joined row.</summary>
+internal sealed record JoinedTable(string Name, string? Alias, int Offset);
+
+/// <summary>
+/// Resolves names of one SELECT against its FROM stream and checks the shape of a streaming query. With a join,
+/// <paramref name="from"/> is the joined row (the stream's columns, then the table's from <see cref="JoinedTable.Offset"/>)
+/// and a qualifier picks the side.
+/// </summary>
+internal sealed class Binder(StreamSchema from, string? alias, JoinedTable? table = null)
 {
+    /// <summary>A binder for another clause of the same query.</summary>
+    public Binder Fork() => new(from, alias, table);
+
     public List<CallExpr> AggregateCalls { get; } = [];
 
     public HashSet<int> ColumnsOutsideAggregates { get; } = [];
@@ -14,11 +24,7 @@ internal sealed class Binder(StreamSchema from, string? alias)
             case LiteralExpr:
                 return;
             case ColumnExpr c:
-                if (c.Qualifier is not null && c.Qualifier != from.Name && c.Qualifier != alias)
-                    throw new SqlException(c.At.Line, c.At.Column, $"Unknown stream or alias {c.Qualifier}; this query reads {from.Name}{(alias is null ? "" : $" as {alias}")}.");
-                c.Index = from.IndexOf(c.Name);
-                if (c.Index < 0)
-                    throw new SqlException(c.At.Line, c.At.Column, $"Column {c.Name} not found in stream {from.Name}.");
+                c.Index = Resolve(c);
                 if (!insideAggregate)
                     ColumnsOutsideAggregates.Add(c.Index);
                 return;
@@ -92,6 +98,23 @@ internal sealed class Binder(StreamSchema from, string? alias)
             default:
                 throw new SqlException(e.At.Line, e.At.Column, "Unsupported expression.");
         }
+    }
+
+    private int Resolve(ColumnExpr c)
+    {
+        var onTable = table is not null && (c.Qualifier == table.Name || c.Qualifier == table.Alias) && c.Qualifier is not null;
+        if (c.Qualifier is not null && !onTable && c.Qualifier != from.Name && c.Qualifier != alias)
+            throw new SqlException(c.At.Line, c.At.Column, $"Unknown stream or alias {c.Qualifier}; this query reads {from.Name}{(alias is null ? "" : $" as {alias}")}{(table is null ? "" : $" and {table.Name}{(table.Alias is null ? "" : $" as {table.Alias}")}")}.");
+        var end = table?.Offset ?? from.Columns.Count;
+        var inStream = c.Qualifier is null || !onTable ? from.IndexOf(c.Name, 0, end) : -1;
+        var inTable = table is not null && (c.Qualifier is null || onTable) ? from.IndexOf(c.Name, end, from.Columns.Count) : -1;
+        if (inStream >= 0 && inTable >= 0)
+            throw new SqlException(c.At.Line, c.At.Column, $"Column {c.Name} is in both {from.Name} and {table!.Name}; qualify it.");
+        if (inStream < 0 && inTable < 0)
+            throw new SqlException(c.At.Line, c.At.Column, onTable
+                ? $"Column {c.Name} not found in reference table {table!.Name}."
+                : $"Column {c.Name} not found in stream {from.Name}{(table is null || c.Qualifier is not null ? "" : $" or reference table {table.Name}")}.");
+        return Math.Max(inStream, inTable);
     }
 
     private static (int Min, int Max) Arity(string name) => name switch

@@ -85,7 +85,7 @@ internal sealed class Parser
     [
         "SELECT", "FROM", "WHERE", "GROUP", "BY", "HAVING", "AS", "AND", "OR", "NOT", "INSERT", "INTO", "CREATE", "PUMP",
         "STREAM", "ON", "JOIN", "LEFT", "WINDOW", "ORDER", "UNION", "CASE", "WHEN", "THEN", "ELSE", "END", "IS", "NULL",
-        "LIKE", "SIMILAR", "BETWEEN", "IN", "OVER", "PARTITION",
+        "LIKE", "SIMILAR", "BETWEEN", "IN", "OVER", "PARTITION", "WINDOWED", "INNER", "OUTER", "RIGHT", "FULL", "CROSS",
     ];
 
     private (string Name, Token At) Identifier(string what)
@@ -235,10 +235,19 @@ internal sealed class Parser
             alias2 = Identifier("an alias").Name;
         else if (Peek.Kind == TokenKind.QuotedIdentifier || (Peek.Kind == TokenKind.Identifier && !Reserved.Contains(Peek.Text)))
             alias2 = Identifier("an alias").Name;
-        if (Peek.Is("JOIN") || Peek.Is("LEFT") || Peek.Is("INNER") || Peek.IsSymbol(","))
-            throw Error("Joins are not supported yet.");
+        var join = ParseJoin();
         var where = Accept("WHERE") ? ParseExpr() : null;
+        WindowSpec? stagger = null;
+        if (Peek.Is("WINDOWED"))
+        {
+            var staggerAt = Next();
+            Expect("BY");
+            Expect("STAGGER");
+            stagger = ParseWindowSpec(staggerAt, rowsAllowed: false);
+        }
         var groupBy = new List<Expr>();
+        if (Peek.Is("GROUP") && stagger is not null)
+            throw Error("A query has either WINDOWED BY STAGGER or GROUP BY, not both.");
         if (Accept("GROUP"))
         {
             Expect("BY");
@@ -247,9 +256,103 @@ internal sealed class Parser
             while (AcceptSymbol(","));
         }
         var having = Accept("HAVING") ? ParseExpr() : null;
-        if (Peek.Is("WINDOW") || Peek.Is("ORDER") || Peek.Is("UNION") || Peek.Is("WINDOWED"))
-            throw Error($"{Peek.Text} is not supported yet.");
-        return new SelectStatement(at, items, from, alias2, fromAt, where, groupBy, having);
+        var windows = new Dictionary<string, WindowSpec>(StringComparer.Ordinal);
+        if (Accept("WINDOW"))
+        {
+            do
+            {
+                var (windowName, windowAt) = Identifier("a window name");
+                if (windows.ContainsKey(windowName))
+                    throw Error($"Window {windowName} is defined twice.", windowAt);
+                Expect("AS");
+                windows[windowName] = ParseWindowSpec(windowAt, rowsAllowed: true);
+            }
+            while (AcceptSymbol(","));
+        }
+        if (Peek.Is("ORDER") || Peek.Is("UNION") || Peek.Is("WINDOWED"))
+            throw Error($"{Peek.Text} is not supported {(Peek.Is("WINDOWED") ? "here; WINDOWED BY comes after WHERE" : "yet")}.");
+        return new SelectStatement(at, items, from, alias2, fromAt, where, groupBy, having, windows, stagger, join);
+    }
+
+    /// <summary><c>[INNER] JOIN table [AS alias] ON condition</c> or <c>LEFT [OUTER] JOIN ...</c>, of a reference table.</summary>
+    private JoinClause? ParseJoin()
+    {
+        if (Peek.IsSymbol(",") || Peek.Is("RIGHT") || Peek.Is("FULL") || Peek.Is("CROSS"))
+            throw Error($"{(Peek.IsSymbol(",") ? "A comma join" : Peek.Text + " JOIN")} is not supported; join a reference table with [INNER] JOIN or LEFT [OUTER] JOIN ... ON.");
+        var at = Peek;
+        var left = false;
+        if (Accept("LEFT"))
+        {
+            left = true;
+            Accept("OUTER");
+        }
+        else if (!Accept("INNER") && !Peek.Is("JOIN"))
+        {
+            return null;
+        }
+        Expect("JOIN");
+        if (Peek.IsSymbol("(") || Peek.Is("TABLE"))
+            throw Error("Subqueries and table functions in a JOIN are not supported; join a reference table.");
+        var (table, tableAt) = Identifier("a reference table name");
+        if (Peek.Is("OVER"))
+            throw Error("Stream-to-stream joins (JOIN ... OVER) are not supported; join a reference table.");
+        string? alias = null;
+        if (Accept("AS"))
+            alias = Identifier("an alias").Name;
+        else if (Peek.Kind == TokenKind.QuotedIdentifier || (Peek.Kind == TokenKind.Identifier && !Reserved.Contains(Peek.Text)))
+            alias = Identifier("an alias").Name;
+        if (Peek.Is("USING"))
+            throw Error("JOIN ... USING is not supported; write the condition with ON.");
+        Expect("ON");
+        return new JoinClause(at, table, tableAt, alias, left, ParseExpr());
+    }
+
+    /// <summary>
+    /// <c>( [PARTITION BY e, ...] RANGE INTERVAL 'n' unit [PRECEDING] | ROWS n PRECEDING )</c>. PRECEDING is required
+    /// for sliding windows and absent in a stagger window.
+    /// </summary>
+    private WindowSpec ParseWindowSpec(Token at, bool rowsAllowed)
+    {
+        ExpectSymbol("(");
+        var partition = new List<Expr>();
+        if (Accept("PARTITION"))
+        {
+            Expect("BY");
+            do
+                partition.Add(ParseExpr());
+            while (AcceptSymbol(","));
+        }
+        if (Peek.Is("ORDER"))
+            throw Error("ORDER BY in a window is not supported; sliding windows are ordered by ROWTIME.");
+        TimeSpan? range = null;
+        int? rows = null;
+        if (Accept("RANGE"))
+        {
+            var intervalAt = Peek;
+            if (!Accept("INTERVAL"))
+                throw Error($"Expected RANGE INTERVAL 'n' unit but found {Peek}.");
+            range = ParseIntervalBody(intervalAt);
+            if (range <= TimeSpan.Zero)
+                throw Error("A window's range must be positive.", intervalAt);
+        }
+        else if (rowsAllowed && Peek.Is("ROWS"))
+        {
+            _pos++;
+            var n = Next();
+            if (n.Kind != TokenKind.Number || !int.TryParse(n.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count > 100_000)
+                throw Error($"Expected a row count (0 to 100000) after ROWS but found {n}.", n);
+            rows = count;
+        }
+        else
+        {
+            throw Error(rowsAllowed
+                ? $"Expected RANGE INTERVAL 'n' unit PRECEDING or ROWS n PRECEDING but found {Peek}."
+                : $"Expected RANGE INTERVAL 'n' unit but found {Peek}.");
+        }
+        if (rowsAllowed)
+            Expect("PRECEDING");
+        ExpectSymbol(")");
+        return new WindowSpec(at, partition, range, rows);
     }
 
     internal Expr ParseExpr() => ParseOr();
@@ -479,9 +582,17 @@ internal sealed class Parser
                 while (AcceptSymbol(","));
             }
             ExpectSymbol(")");
+            var call = new CallExpr(t, t.Text, args, star);
             if (Peek.Is("OVER"))
-                throw Error("Sliding windows (OVER) are not supported yet.");
-            return new CallExpr(t, t.Text, args, star);
+            {
+                var overAt = Next();
+                call.OverAt = overAt;
+                if (Peek.IsSymbol("("))
+                    call.Over = ParseWindowSpec(overAt, rowsAllowed: true);
+                else
+                    call.OverName = Identifier("a window name or '('").Name;
+            }
+            return call;
         }
         if (t.Text is "CURRENT_ROW_TIMESTAMP" or "CURRENT_TIMESTAMP" or "LOCALTIMESTAMP")
         {

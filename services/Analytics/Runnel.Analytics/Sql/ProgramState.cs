@@ -6,20 +6,34 @@ using System.Text.Json;
 namespace Runnel.Analytics.Sql;
 
 /// <summary>
-/// Window state as JSON: per window pump its watermark, lane clocks and open windows with their groups. Values carry
+/// Window state as JSON, per pump by name: a tumbling pump's watermark, lane clocks and open windows with their groups;
+/// a sliding pump's partitions with their rows ("kind":"sliding"); a stagger pump's clock and open windows
+/// ("kind":"stagger"). A saved kind that does not match the pump's (changed code) leaves the pump empty. Values carry
 /// their kind ({"l":1}, {"d":1.5}, {"s":"x"}, {"b":true}, {"t":ticks}, null) so a restored group is equal to the
 /// one saved.
 /// </summary>
 internal static class ProgramState
 {
-    public static string Save(IEnumerable<WindowPump> pumps)
+    public static string Save(IEnumerable<Pump> pumps)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            foreach (var p in pumps)
+            foreach (var pump in pumps)
             {
+                if (pump is SlidingPump sliding)
+                {
+                    SaveSliding(w, sliding);
+                    continue;
+                }
+                if (pump is StaggerPump stagger)
+                {
+                    SaveStagger(w, stagger);
+                    continue;
+                }
+                if (pump is not WindowPump p)
+                    continue;
                 w.WriteStartObject(p.Name);
                 w.WriteNumber("watermark", p.Watermark.Ticks);
                 w.WriteNumber("late", p.LateRows);
@@ -40,27 +54,7 @@ internal static class ProgramState
                     w.WriteNumber("start", start);
                     w.WriteStartArray("groups");
                     foreach (var (key, g) in groups)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("key", key);
-                        w.WriteStartArray("row");
-                        foreach (var v in g.Row)
-                            WriteValue(w, v);
-                        w.WriteEndArray();
-                        w.WriteStartArray("aggregates");
-                        foreach (var s in g.States)
-                        {
-                            w.WriteStartArray();
-                            w.WriteNumberValue(s.Count);
-                            w.WriteNumberValue(s.Sum);
-                            w.WriteNumberValue(s.IntegerSum);
-                            w.WriteBooleanValue(s.AllIntegers);
-                            WriteValue(w, s.Extreme);
-                            w.WriteEndArray();
-                        }
-                        w.WriteEndArray();
-                        w.WriteEndObject();
-                    }
+                        WriteGroup(w, key, null, g);
                     w.WriteEndArray();
                     w.WriteEndObject();
                 }
@@ -73,14 +67,26 @@ internal static class ProgramState
     }
 
     /// <summary>Restores pumps found in the state; a pump the state does not know (new code) starts empty.</summary>
-    public static void Restore(string state, IReadOnlyDictionary<string, WindowPump> pumps)
+    public static void Restore(string state, IReadOnlyDictionary<string, Pump> pumps)
     {
         using var doc = JsonDocument.Parse(state);
         foreach (var saved in doc.RootElement.EnumerateObject())
         {
-            if (!pumps.TryGetValue(saved.Name, out var p))
+            if (!pumps.TryGetValue(saved.Name, out var pump))
                 continue;
             var s = saved.Value;
+            var kind = s.TryGetProperty("kind", out var k) ? k.GetString() : "tumbling";
+            switch (pump)
+            {
+                case SlidingPump sliding when kind == "sliding":
+                    RestoreSliding(s, sliding);
+                    continue;
+                case StaggerPump stagger when kind == "stagger":
+                    RestoreStagger(s, stagger);
+                    continue;
+            }
+            if (pump is not WindowPump p || kind != "tumbling")
+                continue;
             p.Watermark = new DateTime(s.GetProperty("watermark").GetInt64(), DateTimeKind.Utc);
             p.LateRows = s.GetProperty("late").GetInt64();
             foreach (var lane in s.GetProperty("lanes").EnumerateArray())
@@ -90,22 +96,125 @@ internal static class ProgramState
                 var groups = new Dictionary<string, WindowGroup>();
                 foreach (var g in window.GetProperty("groups").EnumerateArray())
                 {
-                    var row = g.GetProperty("row").EnumerateArray().Select(ReadValue).ToArray();
-                    var states = g.GetProperty("aggregates").EnumerateArray().Select(a => new AggregateState
-                    {
-                        Count = a[0].GetInt64(),
-                        Sum = a[1].GetDouble(),
-                        IntegerSum = a[2].GetInt64(),
-                        AllIntegers = a[3].GetBoolean(),
-                        Extreme = ReadValue(a[4]),
-                    }).ToArray();
-                    if (states.Length != p.AggregateCount)
-                        throw new InvalidOperationException($"Saved state of pump {p.Name} does not match its code.");
-                    groups[g.GetProperty("key").GetString()!] = new WindowGroup(row, states);
+                    groups[g.GetProperty("key").GetString()!] = ReadGroup(g, p.Name, p.AggregateCount);
                 }
                 p.Windows[window.GetProperty("start").GetInt64()] = groups;
             }
         }
+    }
+
+    /// <summary>A group as {"key":..,["open":ticks,]"row":[...],"aggregates":[...]}.</summary>
+    private static void WriteGroup(Utf8JsonWriter w, string key, long? open, WindowGroup g)
+    {
+        w.WriteStartObject();
+        w.WriteString("key", key);
+        if (open is { } ticks)
+            w.WriteNumber("open", ticks);
+        w.WriteStartArray("row");
+        foreach (var v in g.Row)
+            WriteValue(w, v);
+        w.WriteEndArray();
+        WriteStates(w, g.States);
+        w.WriteEndObject();
+    }
+
+    private static void WriteStates(Utf8JsonWriter w, AggregateState[] states)
+    {
+        w.WriteStartArray("aggregates");
+        foreach (var s in states)
+        {
+            w.WriteStartArray();
+            w.WriteNumberValue(s.Count);
+            w.WriteNumberValue(s.Sum);
+            w.WriteNumberValue(s.IntegerSum);
+            w.WriteBooleanValue(s.AllIntegers);
+            WriteValue(w, s.Extreme);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>A group saved as {"row":[...],"aggregates":[...]}.</summary>
+    private static WindowGroup ReadGroup(JsonElement g, string pump, int aggregateCount)
+    {
+        var row = g.GetProperty("row").EnumerateArray().Select(ReadValue).ToArray();
+        var states = g.GetProperty("aggregates").EnumerateArray().Select(a => new AggregateState
+        {
+            Count = a[0].GetInt64(),
+            Sum = a[1].GetDouble(),
+            IntegerSum = a[2].GetInt64(),
+            AllIntegers = a[3].GetBoolean(),
+            Extreme = ReadValue(a[4]),
+        }).ToArray();
+        if (states.Length != aggregateCount)
+            throw new InvalidOperationException($"Saved state of pump {pump} does not match its code.");
+        return new WindowGroup(row, states);
+    }
+
+    private static void SaveSliding(Utf8JsonWriter w, SlidingPump p)
+    {
+        w.WriteStartObject(p.Name);
+        w.WriteString("kind", "sliding");
+        w.WriteStartArray("windows");
+        foreach (var partitions in p.Partitions)
+        {
+            w.WriteStartObject();
+            foreach (var (key, entries) in partitions)
+            {
+                w.WriteStartArray(key);
+                foreach (var entry in entries)
+                {
+                    w.WriteStartArray();
+                    w.WriteNumberValue(entry.Ticks);
+                    foreach (var v in entry.Args)
+                        WriteValue(w, v);
+                    w.WriteEndArray();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void RestoreSliding(JsonElement s, SlidingPump p)
+    {
+        var windows = s.GetProperty("windows");
+        if (windows.GetArrayLength() != p.Partitions.Length)
+            throw new InvalidOperationException($"Saved state of pump {p.Name} does not match its code.");
+        var w = 0;
+        foreach (var window in windows.EnumerateArray())
+        {
+            foreach (var partition in window.EnumerateObject())
+            {
+                var entries = new Queue<WindowEntry>();
+                foreach (var e in partition.Value.EnumerateArray())
+                    entries.Enqueue(new WindowEntry(e[0].GetInt64(), [.. e.EnumerateArray().Skip(1).Select(ReadValue)]));
+                p.Partitions[w][partition.Name] = entries;
+            }
+            w++;
+        }
+    }
+
+    private static void SaveStagger(Utf8JsonWriter w, StaggerPump p)
+    {
+        w.WriteStartObject(p.Name);
+        w.WriteString("kind", "stagger");
+        w.WriteNumber("clock", p.Clock.Ticks);
+        w.WriteStartArray("windows");
+        foreach (var (key, (open, g)) in p.Open)
+            WriteGroup(w, key, open, g);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void RestoreStagger(JsonElement s, StaggerPump p)
+    {
+        p.Clock = new DateTime(s.GetProperty("clock").GetInt64(), DateTimeKind.Utc);
+        foreach (var g in s.GetProperty("windows").EnumerateArray())
+            p.Open[g.GetProperty("key").GetString()!] = (g.GetProperty("open").GetInt64(), ReadGroup(g, p.Name, p.AggregateCount));
+        p.Restored();
     }
 
     private static void WriteValue(Utf8JsonWriter w, object? v)

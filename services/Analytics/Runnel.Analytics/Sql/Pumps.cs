@@ -13,6 +13,13 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
     protected Expr? Where { get; } = where;
     public long ErrorRows { get; protected set; }
 
+    /// <summary>Counts a row the pump could not evaluate and reports it in <c>error_stream</c>.</summary>
+    protected void Fail(object?[] row, SqlRuntimeException e, RowSink emit)
+    {
+        ErrorRows++;
+        emit(ErrorStream.Name, ErrorStream.Row(ErrorStream.EvaluationError, e.Message, row, Source, Name));
+    }
+
     public abstract void Process(int lane, object?[] row, RowSink emit);
 
     /// <summary>Builds the target row: ROWTIME, then every select item converted to its column's type.</summary>
@@ -29,6 +36,44 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
         }
         return output;
     }
+
+    /// <summary>A closed window's group: its aggregates' results, filtered by HAVING, as one row with the given ROWTIME.</summary>
+    protected void EmitGroup(WindowGroup group, IReadOnlyList<CallExpr> aggregates, Expr? having, DateTime rowtime, RowSink emit)
+    {
+        try
+        {
+            var results = new object?[aggregates.Count];
+            for (var i = 0; i < results.Length; i++)
+                results[i] = group.States[i].Result(aggregates[i].Name);
+            if (having is null || Evaluator.IsTrue(having, group.Row, results))
+                emit(Target.Name, Project(group.Row, results, rowtime));
+        }
+        catch (SqlRuntimeException e)
+        {
+            Fail(group.Row, e, emit);
+        }
+    }
+
+    /// <summary>The group's identity: every GROUP BY or PARTITION BY value with its kind, so 1 and '1' are different groups.</summary>
+    protected static string KeyOf(IReadOnlyList<Expr> keys, object?[] row)
+    {
+        var sb = new StringBuilder();
+        foreach (var g in keys)
+        {
+            var v = Evaluator.Eval(g, row);
+            sb.Append(v switch
+            {
+                null => "n",
+                long l => "l" + l.ToString(CultureInfo.InvariantCulture),
+                double d => "d" + d.ToString("R", CultureInfo.InvariantCulture),
+                DateTime t => "t" + t.Ticks.ToString(CultureInfo.InvariantCulture),
+                bool b => b ? "T" : "F",
+                _ => "s" + v,
+            });
+            sb.Append('\u001f');
+        }
+        return sb.ToString();
+    }
 }
 
 /// <summary>A continuous filter and projection: one output row per input row that passes WHERE, with its ROWTIME.</summary>
@@ -43,9 +88,9 @@ internal sealed class ProjectPump(string name, StreamSchema source, StreamSchema
                 return;
             emit(Target.Name, Project(row, null, (DateTime)row[0]!));
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(row, e, emit);
         }
     }
 }
@@ -67,7 +112,8 @@ internal sealed class LaneClock
 /// A tumbling-window aggregation (GROUP BY with STEP or FLOOR over a time). Windows are keyed by their start. The
 /// watermark is the smallest, over the lanes (input shards) that are not idle, of the latest time seen in that lane;
 /// it never goes back. A window closes, and its groups are emitted with ROWTIME = the window's end, once the
-/// watermark reaches its end. A row whose window already closed is late and dropped (counted in LateRows).
+/// watermark reaches its end. A row whose window already closed is late: it changes nothing, is counted in LateRows
+/// and reported in error_stream.
 /// </summary>
 internal sealed class WindowPump(
     string name, StreamSchema source, StreamSchema target, IReadOnlyList<Expr> items, int[] slots, Expr? where,
@@ -104,7 +150,7 @@ internal sealed class WindowPump(
             if (Values.Coerce(Evaluator.Eval(time, row), SqlKind.Timestamp) is not DateTime t
                 || Evaluator.Eval(window, row) is not DateTime start)
             {
-                ErrorRows++;
+                Fail(row, new SqlRuntimeException("The window's time is NULL."), emit);
                 return;
             }
             if (!Lanes.TryGetValue(lane, out var clock))
@@ -115,10 +161,13 @@ internal sealed class WindowPump(
             if (start + width <= Watermark)
             {
                 LateRows++;
+                emit(ErrorStream.Name, ErrorStream.Row(ErrorStream.LateRow,
+                    $"Row for the window [{Values.FormatTimestamp(start)}, {Values.FormatTimestamp(start + width)}) arrived after it closed (watermark {Values.FormatTimestamp(Watermark)}).",
+                    row, Source, Name));
             }
             else
             {
-                var key = KeyOf(row);
+                var key = KeyOf(groupBy, row);
                 if (!Windows.TryGetValue(start.Ticks, out var groups))
                     Windows[start.Ticks] = groups = [];
                 if (!groups.TryGetValue(key, out var group))
@@ -135,9 +184,9 @@ internal sealed class WindowPump(
                 }
             }
         }
-        catch (SqlRuntimeException)
+        catch (SqlRuntimeException e)
         {
-            ErrorRows++;
+            Fail(row, e, emit);
             return;
         }
         Advance(emit);
@@ -175,42 +224,7 @@ internal sealed class WindowPump(
                 return;
             Windows.Remove(startTicks);
             foreach (var group in groups.Values)
-            {
-                try
-                {
-                    var results = new object?[aggregates.Count];
-                    for (var i = 0; i < results.Length; i++)
-                        results[i] = group.States[i].Result(aggregates[i].Name);
-                    if (having is not null && !Evaluator.IsTrue(having, group.Row, results))
-                        continue;
-                    emit(Target.Name, Project(group.Row, results, end));
-                }
-                catch (SqlRuntimeException)
-                {
-                    ErrorRows++;
-                }
-            }
+                EmitGroup(group, aggregates, having, end, emit);
         }
-    }
-
-    /// <summary>The group's identity: every GROUP BY value with its kind, so 1 and '1' are different groups.</summary>
-    private string KeyOf(object?[] row)
-    {
-        var sb = new StringBuilder();
-        foreach (var g in groupBy)
-        {
-            var v = Evaluator.Eval(g, row);
-            sb.Append(v switch
-            {
-                null => "n",
-                long l => "l" + l.ToString(CultureInfo.InvariantCulture),
-                double d => "d" + d.ToString("R", CultureInfo.InvariantCulture),
-                DateTime t => "t" + t.Ticks.ToString(CultureInfo.InvariantCulture),
-                bool b => b ? "T" : "F",
-                _ => "s" + v,
-            });
-            sb.Append('\u001f');
-        }
-        return sb.ToString();
     }
 }

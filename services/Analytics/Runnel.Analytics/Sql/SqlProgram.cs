@@ -14,11 +14,28 @@ public sealed class SqlProgram
     private readonly Dictionary<string, List<Pump>> _readers;
     private readonly List<Pump> _pumps;
 
-    private SqlProgram(Dictionary<string, StreamSchema> streams, List<Pump> pumps)
+    private readonly Dictionary<string, ReferenceTable> _tables;
+
+    private SqlProgram(Dictionary<string, StreamSchema> streams, List<Pump> pumps, Dictionary<string, ReferenceTable> tables)
     {
         _streams = streams;
         _pumps = pumps;
+        _tables = tables;
         _readers = pumps.GroupBy(p => p.Source.Name).ToDictionary(g => g.Key, g => g.ToList());
+    }
+
+    /// <summary>The pumps that hold state: a join's inner pump stands for the join.</summary>
+    private IEnumerable<Pump> Inner => _pumps.Select(p => p is JoinPump j ? j.Inner : p);
+
+    /// <summary>
+    /// Replaces the rows of a reference table (values in the table's column order). Pumps that join it see the new
+    /// rows from the next stream row on.
+    /// </summary>
+    public void SetReferenceRows(string table, IEnumerable<object?[]> rows)
+    {
+        if (!_tables.TryGetValue(table, out var t))
+            throw new ArgumentException($"Reference table {table} is not defined.", nameof(table));
+        t.Rows = [.. rows];
     }
 
     public IReadOnlyDictionary<string, StreamSchema> Streams => _streams;
@@ -26,41 +43,71 @@ public sealed class SqlProgram
     public RowSink? Emitted { get; set; }
 
     /// <summary>Rows that arrived for a window that had already closed (dropped).</summary>
-    public long LateRows => _pumps.OfType<WindowPump>().Sum(p => p.LateRows);
+    public long LateRows => Inner.OfType<WindowPump>().Sum(p => p.LateRows);
 
     /// <summary>Rows a pump could not evaluate (a value of the wrong kind), skipped.</summary>
-    public long ErrorRows => _pumps.Sum(p => p.ErrorRows);
+    public long ErrorRows => _pumps.Sum(p => p.ErrorRows) + _pumps.OfType<JoinPump>().Sum(j => j.Inner.ErrorRows);
 
     /// <summary>
     /// Parses and binds <paramref name="code"/> over the given source streams. Throws <see cref="SqlException"/> with the
     /// line and column of the first problem.
     /// </summary>
-    public static SqlProgram Compile(string code, IEnumerable<StreamSchema> sources)
+    public static SqlProgram Compile(string code, IEnumerable<StreamSchema> sources, IEnumerable<ReferenceTableSchema>? tables = null)
     {
         var statements = Parser.ParseScript(code);
         var streams = sources.ToDictionary(s => s.Name, StringComparer.Ordinal);
+        var referenceTables = (tables ?? []).ToDictionary(t => t.Name, t => new ReferenceTable(t), StringComparer.Ordinal);
         foreach (var s in statements.OfType<CreateStreamStatement>())
         {
             if (streams.TryGetValue(s.Name, out var existing) && existing.IsSource)
                 throw new SqlException(s.At.Line, s.At.Column, $"Stream {s.Name} is the application's input stream and cannot be redefined.");
+            if (referenceTables.ContainsKey(s.Name))
+                throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is a reference table and cannot be redefined as a stream.");
+            if (ErrorStream.IsNamed(s.Name))
+                throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is the application's error stream and cannot be redefined.");
             streams[s.Name] = new StreamSchema(s.Name, s.Columns, isSource: false);
         }
+        streams[ErrorStream.Name] = ErrorStream.Schema();
         var pumps = new List<Pump>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in statements.OfType<CreatePumpStatement>())
         {
             if (!names.Add(p.Name))
                 throw new SqlException(p.At.Line, p.At.Column, $"Pump {p.Name} is defined twice.");
-            pumps.Add(CompilePump(p, streams));
+            pumps.Add(CompilePump(p, streams, referenceTables));
         }
-        return new SqlProgram(streams, pumps);
+        return new SqlProgram(streams, pumps, referenceTables);
     }
 
-    private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams)
+    /// <summary>
+    /// A pump over its FROM stream; with a JOIN, the query is compiled over the joined row (the stream's columns, then
+    /// the table's) and wrapped in a <see cref="JoinPump"/> that makes those rows.
+    /// </summary>
+    private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams, Dictionary<string, ReferenceTable> tables)
     {
         var select = p.Select;
-        if (!streams.TryGetValue(select.From, out var from))
-            throw new SqlException(select.FromAt.Line, select.FromAt.Column, $"Stream {select.From} does not exist.");
+        if (ErrorStream.IsNamed(select.From))
+            throw new SqlException(select.FromAt.Line, select.FromAt.Column, "error_stream cannot be read by the application's code; an output named error_stream delivers it.");
+        if (ErrorStream.IsNamed(p.Target))
+            throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, "Pumps cannot write to error_stream; rows a pump cannot evaluate go there.");
+        if (!streams.TryGetValue(select.From, out var stream))
+        {
+            var hint = tables.ContainsKey(select.From) ? "; it is a reference table, which a query JOINs to a stream" : "";
+            throw new SqlException(select.FromAt.Line, select.FromAt.Column, $"Stream {select.From} does not exist{hint}.");
+        }
+        if (select.Join is not { } join)
+            return CompileQuery(p, select, stream, streams, new Binder(stream, select.Alias));
+        if (!tables.TryGetValue(join.Table, out var table))
+            throw new SqlException(join.TableAt.Line, join.TableAt.Column, $"Reference table {join.Table} does not exist; add it with AddApplicationReferenceDataSource.");
+        var joined = new StreamSchema(stream.Name, stream.Visible.Concat(table.Schema.Columns), stream.IsSource);
+        var binder = new Binder(joined, select.Alias, new JoinedTable(table.Schema.Name, join.Alias, stream.Columns.Count));
+        binder.Fork().Bind(join.On, allowAggregates: false);
+        var inner = CompileQuery(p, select, joined, streams, binder);
+        return new JoinPump(p.Name, stream, inner, table, join.On, join.Left);
+    }
+
+    private static Pump CompileQuery(CreatePumpStatement p, SelectStatement select, StreamSchema from, Dictionary<string, StreamSchema> streams, Binder binder)
+    {
         if (!streams.TryGetValue(p.Target, out var target))
             throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Stream {p.Target} does not exist; create it with CREATE OR REPLACE STREAM.");
         if (target.IsSource)
@@ -68,7 +115,6 @@ public sealed class SqlProgram
         if (target.Name == from.Name)
             throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Pump {p.Name} reads and writes {p.Target}.");
 
-        var binder = new Binder(from, select.Alias);
         var items = new List<Expr>();
         foreach (var item in select.Items)
         {
@@ -104,7 +150,11 @@ public sealed class SqlProgram
             throw new SqlException(select.At.Line, select.At.Column,
                 $"The query selects {items.Count} column{(items.Count == 1 ? "" : "s")} but {target.Name} takes {slots.Length}.");
 
-        var grouped = select.GroupBy.Count > 0 || binder.AggregateCalls.Count > 0;
+        var sliding = binder.AggregateCalls.Where(c => c.Over is not null || c.OverName is not null).ToList();
+        if (sliding.Count > 0 || select.Windows.Count > 0)
+            return CompileSliding(p, select, from, target, binder, items, slots);
+
+        var grouped = select.GroupBy.Count > 0 || binder.AggregateCalls.Count > 0 || select.Stagger is not null;
         if (!grouped)
         {
             if (select.Having is not null)
@@ -112,9 +162,9 @@ public sealed class SqlProgram
             return new ProjectPump(p.Name, from, target, items, slots, select.Where);
         }
 
-        var outside = new HashSet<int>(binder.ColumnsOutsideAggregates);
-        var groupBinder = new Binder(from, select.Alias);
-        foreach (var g in select.GroupBy)
+        var keys = select.Stagger?.PartitionBy ?? select.GroupBy;
+        var groupBinder = binder.Fork();
+        foreach (var g in keys)
             groupBinder.Bind(g, allowAggregates: false);
         if (select.Having is not null)
             binder.Bind(select.Having, allowAggregates: true);
@@ -125,10 +175,17 @@ public sealed class SqlProgram
             if (index != 0 && !grouping.Contains(index))
             {
                 var at = FindColumn(select, index) ?? select.At;
-                throw new SqlException(at.Line, at.Column, $"Column {from.Columns[index].Name} must appear in GROUP BY or inside an aggregate.");
+                throw new SqlException(at.Line, at.Column,
+                    $"Column {from.Columns[index].Name} must appear in {(select.Stagger is null ? "GROUP BY" : "the stagger window's PARTITION BY")} or inside an aggregate.");
             }
         }
-        _ = outside;
+        if (select.Stagger is { } stagger)
+        {
+            if (stagger.PartitionBy.Count == 0)
+                throw new SqlException(stagger.At.Line, stagger.At.Column, "A stagger window needs PARTITION BY: its windows open per partition key.");
+            return new StaggerPump(p.Name, from, target, items, slots, select.Where, stagger.PartitionBy, select.Having,
+                binder.AggregateCalls, stagger.Range!.Value);
+        }
         var window = select.GroupBy.FirstOrDefault(g => g is StepExpr or TruncateExpr)
             ?? throw new SqlException(select.At.Line, select.At.Column,
                 "A streaming GROUP BY needs a window: group by STEP(<stream>.ROWTIME BY INTERVAL 'n' SECOND) or FLOOR(<stream>.ROWTIME TO MINUTE).");
@@ -140,6 +197,49 @@ public sealed class SqlProgram
         };
         return new WindowPump(p.Name, from, target, items, slots, select.Where, select.GroupBy, select.Having,
             binder.AggregateCalls, window, time, width);
+    }
+
+    /// <summary>A query whose aggregates are OVER windows: every aggregate needs one, and there is no GROUP BY.</summary>
+    private static SlidingPump CompileSliding(CreatePumpStatement p, SelectStatement select, StreamSchema from, StreamSchema target,
+        Binder binder, List<Expr> items, int[] slots)
+    {
+        if (select.GroupBy.Count > 0 || select.Stagger is not null)
+        {
+            var at = select.GroupBy.Count > 0 ? select.GroupBy[0].At : select.Stagger!.At;
+            throw new SqlException(at.Line, at.Column, "A query with sliding windows (OVER) cannot also GROUP BY or be WINDOWED BY STAGGER.");
+        }
+        if (select.Having is not null)
+            throw new SqlException(select.Having.At.Line, select.Having.At.Column, "HAVING needs GROUP BY; filter a sliding window's rows in a following pump.");
+        var windows = new List<WindowSpec>();
+        var windowOf = new int[binder.AggregateCalls.Count];
+        foreach (var call in binder.AggregateCalls)
+        {
+            WindowSpec spec;
+            if (call.Over is not null)
+            {
+                spec = call.Over;
+            }
+            else if (call.OverName is not null)
+            {
+                if (!select.Windows.TryGetValue(call.OverName, out spec!))
+                    throw new SqlException(call.OverAt!.Value.Line, call.OverAt.Value.Column, $"Window {call.OverName} is not defined; define it with WINDOW {call.OverName} AS (...).");
+            }
+            else
+            {
+                throw new SqlException(call.At.Line, call.At.Column, $"Aggregate {call.Name} needs OVER a window in a query with sliding windows (or GROUP BY a tumbling window).");
+            }
+            var index = windows.IndexOf(spec);
+            if (index < 0)
+            {
+                var partitionBinder = binder.Fork();
+                foreach (var e in spec.PartitionBy)
+                    partitionBinder.Bind(e, allowAggregates: false);
+                windows.Add(spec);
+                index = windows.Count - 1;
+            }
+            windowOf[call.AggregateIndex] = index;
+        }
+        return new SlidingPump(p.Name, from, target, items, slots, select.Where, binder.AggregateCalls, windows, windowOf);
     }
 
     private static Token? FindColumn(SelectStatement select, int index)
@@ -177,7 +277,7 @@ public sealed class SqlProgram
     /// <summary>Declares the lanes (input shards) of a source stream; event-time windows wait for every lane.</summary>
     public void SetLanes(string sourceStream, IEnumerable<int> lanes)
     {
-        foreach (var pump in Readers(sourceStream).OfType<WindowPump>())
+        foreach (var pump in Readers(sourceStream).Select(p => p is JoinPump j ? j.Inner : p).OfType<WindowPump>())
             pump.SetLanes(lanes);
     }
 
@@ -187,7 +287,7 @@ public sealed class SqlProgram
     /// </summary>
     public void SetIdle(int lane, bool idle)
     {
-        foreach (var pump in _pumps.OfType<WindowPump>().Where(p => p.Source.IsSource))
+        foreach (var pump in Inner.OfType<WindowPump>().Where(p => p.Source.IsSource))
             pump.SetIdle(lane, idle);
         Drain();
     }
@@ -206,8 +306,10 @@ public sealed class SqlProgram
     /// </summary>
     public void AdvanceRowtime(DateTime rowtime)
     {
-        foreach (var pump in _pumps.OfType<WindowPump>())
+        foreach (var pump in Inner.OfType<WindowPump>())
             pump.AdvanceRowtime(rowtime, Emit);
+        foreach (var pump in Inner.OfType<StaggerPump>())
+            pump.Advance(rowtime, Emit);
         Drain();
     }
 
@@ -229,11 +331,11 @@ public sealed class SqlProgram
     private IReadOnlyList<Pump> Readers(string stream) => _readers.TryGetValue(stream, out var list) ? list : [];
 
     /// <summary>The state of every window, as text that <see cref="RestoreState"/> takes back.</summary>
-    public string SaveState() => ProgramState.Save(_pumps.OfType<WindowPump>());
+    public string SaveState() => ProgramState.Save(Inner);
 
     public void RestoreState(string? state)
     {
         if (!string.IsNullOrEmpty(state))
-            ProgramState.Restore(state, _pumps.OfType<WindowPump>().ToDictionary(p => p.Name));
+            ProgramState.Restore(state, Inner.ToDictionary(p => p.Name));
     }
 }

@@ -33,15 +33,18 @@ public sealed class StreamSchema
 
     public IEnumerable<SqlColumn> Visible => Columns.Skip(Hidden);
 
-    public int IndexOf(string name)
+    public int IndexOf(string name) => IndexOf(name, 0, Columns.Count);
+
+    /// <summary>The index of a column among <c>[start, end)</c>, or -1.</summary>
+    public int IndexOf(string name, int start, int end)
     {
-        for (var i = 0; i < Columns.Count; i++)
+        for (var i = start; i < end; i++)
         {
             if (Columns[i].Name == name)
                 return i;
         }
         // Unquoted names fold to upper case, so a quoted lower-case name in the schema still matches its folded form.
-        for (var i = 0; i < Columns.Count; i++)
+        for (var i = start; i < end; i++)
         {
             if (string.Equals(Columns[i].Name, name, StringComparison.OrdinalIgnoreCase))
                 return i;
@@ -49,3 +52,6 @@ public sealed class StreamSchema
         return -1;
     }
 }
+
+/// <summary>An in-application reference table, loaded from an S3 object: its columns (no ROWTIME).</summary>
+public sealed record ReferenceTableSchema(string Name, IReadOnlyList<SqlColumn> Columns);

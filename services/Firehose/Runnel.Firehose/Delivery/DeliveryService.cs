@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
 using Runnel.Firehose.Api;
 using Runnel.Firehose.Destinations;
-using Runnel.Firehose.Objects;
+using Runnel.ServiceDefaults.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults;

@@ -2,7 +2,7 @@ using System.IO.Compression;
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Firehose.Destinations;
-using Runnel.Firehose.Objects;
+using Runnel.ServiceDefaults.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ShardStore.Client;

@@ -5,7 +5,7 @@ using Runnel.Firehose.Api;
 using Runnel.Firehose.Apis;
 using Runnel.Firehose.Delivery;
 using Runnel.Firehose.Intake;
-using Runnel.Firehose.Objects;
+using Runnel.ServiceDefaults.Objects;
 using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
@@ -39,7 +39,7 @@ public static class Extensions
         services.AddSingleton<IObjectStore>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<FirehoseOptions>>().Value;
-            return s3 is null ? new LocalFolderObjectStore(o.LocalFolder!) : new MinioObjectStore(s3, o.Region);
+            return ObjectStores.Create(s3, o.LocalFolder!, o.Region);
         });
         services.AddSingleton<BackingStreams>();
         services.AddSingleton<DeliveryLeases>();

@@ -2,7 +2,7 @@ using Minio;
 using Minio.DataModel.Args;
 using Runnel.ServiceDefaults.Health;
 
-namespace Runnel.Firehose.Objects;
+namespace Runnel.ServiceDefaults.Objects;
 
 /// <summary>Any S3-compatible endpoint (MinIO, AWS S3) through the Minio client, path-style.</summary>
 public sealed class MinioObjectStore : IObjectStore, IDisposable
@@ -28,6 +28,23 @@ public sealed class MinioObjectStore : IObjectStore, IDisposable
             .WithStreamData(stream)
             .WithObjectSize(content.Length)
             .WithContentType(contentType), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<byte[]?> GetAsync(string bucket, string key, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        try
+        {
+            await _client.GetObjectAsync(new GetObjectArgs()
+                .WithBucket(bucket)
+                .WithObject(key)
+                .WithCallbackStream(s => s.CopyTo(buffer)), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Minio.Exceptions.ObjectNotFoundException or Minio.Exceptions.BucketNotFoundException)
+        {
+            return null;
+        }
+        return buffer.ToArray();
     }
 
     public void Dispose() => (_client as IDisposable)?.Dispose();

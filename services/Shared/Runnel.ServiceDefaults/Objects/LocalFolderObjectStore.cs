@@ -1,4 +1,4 @@
-namespace Runnel.Firehose.Objects;
+namespace Runnel.ServiceDefaults.Objects;
 
 /// <summary>
 /// A folder per bucket under <c>root</c>, the key's slashes as subfolders, so delivered objects can be opened with
@@ -29,6 +29,19 @@ public sealed class LocalFolderObjectStore(string root) : IObjectStore
         {
             File.Delete(temp);
             throw;
+        }
+    }
+
+    public async Task<byte[]?> GetAsync(string bucket, string key, CancellationToken cancellationToken)
+    {
+        var path = PathOf(bucket, key);
+        try
+        {
+            return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
         }
     }
 
