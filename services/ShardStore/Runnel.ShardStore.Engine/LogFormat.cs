@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Hashing;
+using System.Security.Cryptography;
+using Runnel.Core.Storage;
 
 namespace Runnel.ShardStore.Engine;
 
@@ -11,8 +13,9 @@ namespace Runnel.ShardStore.Engine;
 /// </summary>
 internal static class LogFormat
 {
-    public const ushort FormatVersion = 1;
-    public const ushort MinCompatibleVersion = 1;
+    // Version 2 added sealed frames (encryption at rest); a version 1 reader must not take them for corruption.
+    public const ushort FormatVersion = 2;
+    public const ushort MinCompatibleVersion = 2;
 
     // Segment header (64 bytes):
     //   0  u32 magic "RNSG"      4  u16 format version   6  u16 min-compatible version
@@ -30,8 +33,18 @@ internal static class LogFormat
     public const int BodyFixedSize = 18;
     public const int FrameOverhead = FramePrefixSize + BodyFixedSize;
 
-    /// <summary>Largest body a valid frame can have: a 10 MiB record (the highest configurable limit) plus a 256-character key of up to 4 UTF-8 bytes each.</summary>
-    public const int MaxBodySize = (10 * 1024 * 1024) + 1024 + BodyFixedSize;
+    // Sealed frame (format 2): bit 31 of the length word is set, and the body is
+    //   u64 ordinal, i64 arrival unix ms, u16 0, u32 data key version, 12-byte nonce,
+    //   AES-256-GCM ciphertext of (u16 partition key byte length, key, data), 16-byte tag.
+    // The CRC covers the sealed body as for a plain frame, so recovery checks frames without any key.
+    public const uint SealedFlag = 0x8000_0000;
+    public const int SealHeaderSize = 4 + NonceSize;
+    public const int NonceSize = 12;
+    public const int TagSize = 16;
+    public const int SealedFrameOverhead = FrameOverhead + SealHeaderSize + 2 + TagSize;
+
+    /// <summary>Largest body a valid frame can have: a 10 MiB record (the highest configurable limit) plus a 256-character key of up to 4 UTF-8 bytes each, sealed.</summary>
+    public const int MaxBodySize = (10 * 1024 * 1024) + 1024 + BodyFixedSize + SealHeaderSize + 2 + TagSize;
 
     // Sparse index file (.idx), written once a segment is complete; rebuilt by scanning when missing or invalid:
     //   0  u32 magic "RNIX"  4 u16 format version  6 u16 min-compatible version  8 i32 entry count
@@ -112,6 +125,84 @@ internal static class LogFormat
 
     public static int FrameSize(int partitionKeyBytes, int dataBytes) => FrameOverhead + partitionKeyBytes + dataBytes;
 
+    public static int SealedFrameSize(int partitionKeyBytes, int dataBytes) => SealedFrameOverhead + partitionKeyBytes + dataBytes;
+
+    /// <summary>
+    /// Writes one sealed frame; <paramref name="dst"/> must hold exactly <see cref="SealedFrameSize"/> bytes. The nonce is
+    /// random: under one shard key (<see cref="StreamDataKey"/>) a repeat is less likely than 2^-32 for the first 2^32 records, and the associated
+    /// data binds the ciphertext to its stream, shard, ordinal, arrival time and key version, so a frame copied to
+    /// another place does not open.
+    /// </summary>
+    public static void WriteSealedFrame(Span<byte> dst, AesGcm aes, ShardRef shard, int keyVersion, ulong ordinal, long arrivalUnixMs,
+        string partitionKey, int partitionKeyBytes, ReadOnlySpan<byte> data)
+    {
+        var body = dst[FramePrefixSize..];
+        BinaryPrimitives.WriteUInt32LittleEndian(dst, (uint)body.Length | SealedFlag);
+        BinaryPrimitives.WriteUInt64LittleEndian(body, ordinal);
+        BinaryPrimitives.WriteInt64LittleEndian(body[8..], arrivalUnixMs);
+        BinaryPrimitives.WriteUInt16LittleEndian(body[16..], 0);
+        BinaryPrimitives.WriteInt32LittleEndian(body[BodyFixedSize..], keyVersion);
+        var nonce = body.Slice(BodyFixedSize + 4, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        var plainLength = 2 + partitionKeyBytes + data.Length;
+        var cipher = body.Slice(BodyFixedSize + SealHeaderSize, plainLength);
+        var tag = body.Slice(BodyFixedSize + SealHeaderSize + plainLength, TagSize);
+        // The plaintext is assembled in place and encrypted over itself (AES-GCM allows identical input and output).
+        BinaryPrimitives.WriteUInt16LittleEndian(cipher, (ushort)partitionKeyBytes);
+        System.Text.Encoding.UTF8.GetBytes(partitionKey, cipher.Slice(2, partitionKeyBytes));
+        data.CopyTo(cipher[(2 + partitionKeyBytes)..]);
+        Span<byte> aad = stackalloc byte[SealAadSize];
+        WriteSealAad(aad, shard, keyVersion, ordinal, arrivalUnixMs);
+        aes.Encrypt(nonce, cipher, cipher, tag, aad);
+        BinaryPrimitives.WriteUInt32LittleEndian(dst[4..], Crc32.HashToUInt32(body));
+    }
+
+    public static bool IsSealed(ReadOnlySpan<byte> frame) => (BinaryPrimitives.ReadUInt32LittleEndian(frame) & SealedFlag) != 0;
+
+    /// <summary>The data key version a sealed frame (starting at its length word) was written with.</summary>
+    public static int SealedKeyVersion(ReadOnlySpan<byte> frame) => BinaryPrimitives.ReadInt32LittleEndian(frame[(FramePrefixSize + BodyFixedSize)..]);
+
+    /// <summary>
+    /// Opens a valid sealed frame of <paramref name="frameSize"/> bytes: returns the partition key and data, or throws
+    /// <see cref="LogCorruptedException"/> when the tag does not verify (another key, or altered bytes).
+    /// </summary>
+    public static (string PartitionKey, byte[] Data) OpenSealedFrame(ReadOnlySpan<byte> frame, int frameSize, AesGcm aes, ShardRef shard, ulong ordinal, long arrivalUnixMs)
+    {
+        var body = frame[FramePrefixSize..frameSize];
+        var keyVersion = BinaryPrimitives.ReadInt32LittleEndian(body[BodyFixedSize..]);
+        var nonce = body.Slice(BodyFixedSize + 4, NonceSize);
+        var plainLength = body.Length - BodyFixedSize - SealHeaderSize - TagSize;
+        if (plainLength < 2)
+            throw new LogCorruptedException($"Sealed record {ordinal} of shard {shard} is too short.");
+        var plain = GC.AllocateUninitializedArray<byte>(plainLength);
+        Span<byte> aad = stackalloc byte[SealAadSize];
+        WriteSealAad(aad, shard, keyVersion, ordinal, arrivalUnixMs);
+        try
+        {
+            aes.Decrypt(nonce, body.Slice(BodyFixedSize + SealHeaderSize, plainLength), body.Slice(BodyFixedSize + SealHeaderSize + plainLength, TagSize), plain, aad);
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            throw new LogCorruptedException(
+                $"Sealed record {ordinal} of shard {shard} does not open with data key version {keyVersion}: the key store holds another key (a different master key?) or the bytes were altered.");
+        }
+        var keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(plain);
+        if (keyBytes > plainLength - 2)
+            throw new LogCorruptedException($"Sealed record {ordinal} of shard {shard} has an invalid partition key length.");
+        return (System.Text.Encoding.UTF8.GetString(plain, 2, keyBytes), plain[(2 + keyBytes)..]);
+    }
+
+    private const int SealAadSize = 32;
+
+    private static void WriteSealAad(Span<byte> aad, ShardRef shard, int keyVersion, ulong ordinal, long arrivalUnixMs)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(aad, shard.StreamId);
+        BinaryPrimitives.WriteInt32LittleEndian(aad[8..], shard.ShardIndex);
+        BinaryPrimitives.WriteInt32LittleEndian(aad[12..], keyVersion);
+        BinaryPrimitives.WriteUInt64LittleEndian(aad[16..], ordinal);
+        BinaryPrimitives.WriteInt64LittleEndian(aad[24..], arrivalUnixMs);
+    }
+
     /// <summary>Writes one frame; <paramref name="dst"/> must hold exactly <see cref="FrameSize"/> bytes.</summary>
     public static void WriteFrame(Span<byte> dst, ulong ordinal, long arrivalUnixMs, string partitionKey, int partitionKeyBytes, ReadOnlySpan<byte> data)
     {
@@ -142,8 +233,10 @@ internal static class LogFormat
         arrivalUnixMs = 0;
         if (src.Length < FramePrefixSize)
             return FrameStatus.Incomplete;
-        var bodyLength = BinaryPrimitives.ReadUInt32LittleEndian(src);
-        if (bodyLength < BodyFixedSize || bodyLength > MaxBodySize)
+        var word = BinaryPrimitives.ReadUInt32LittleEndian(src);
+        var bodyLength = word & ~SealedFlag;
+        if (bodyLength < BodyFixedSize || bodyLength > MaxBodySize
+            || ((word & SealedFlag) != 0 && bodyLength < BodyFixedSize + SealHeaderSize + 2 + TagSize))
             return FrameStatus.Invalid;
         frameSize = FramePrefixSize + (int)bodyLength;
         if (src.Length < frameSize)

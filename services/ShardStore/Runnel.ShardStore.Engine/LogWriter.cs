@@ -65,10 +65,10 @@ internal sealed class LogWriter : IAsyncDisposable
     /// <summary>True while appends are refused because the data directory's file system is nearly full.</summary>
     public bool LowOnSpace => _space.Low;
 
-    public async Task<AppendResult> AppendAsync(ShardLog log, long epoch, IReadOnlyList<AppendRecord> records, CancellationToken cancellationToken)
+    public async Task<AppendResult> AppendAsync(ShardLog log, long epoch, IReadOnlyList<AppendRecord> records, StreamDataKey? key, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
-        var op = new AppendOp(log, epoch, records, cancellationToken);
+        var op = new AppendOp(log, epoch, records, key, cancellationToken);
         await _queue.Writer.WriteAsync(op, cancellationToken).ConfigureAwait(false);
         return await op.Completion.Task.ConfigureAwait(false);
     }
@@ -193,7 +193,8 @@ internal sealed class LogWriter : IAsyncDisposable
         }
         long bytes = 0;
         foreach (var record in op.Records)
-            bytes += LogFormat.FrameSize(Encoding.UTF8.GetByteCount(record.PartitionKey), record.Data.Length);
+            bytes += op.Key is null ? LogFormat.FrameSize(Encoding.UTF8.GetByteCount(record.PartitionKey), record.Data.Length)
+                : LogFormat.SealedFrameSize(Encoding.UTF8.GetByteCount(record.PartitionKey), record.Data.Length);
         if (!_space.Admits(bytes))
         {
             op.Fail(new StorageFullException(
@@ -208,12 +209,16 @@ internal sealed class LogWriter : IAsyncDisposable
             var arrival = Math.Max(now, log.WriterLastArrivalUnixMs);
             var first = log.Tail.WrittenNextOrdinal;
             long staged = 0;
+            using var cipher = op.Key?.CipherFor(log.Shard.ShardIndex);
             foreach (var record in op.Records)
             {
                 var keyBytes = Encoding.UTF8.GetByteCount(record.PartitionKey);
-                var size = LogFormat.FrameSize(keyBytes, record.Data.Length);
+                var size = cipher is null ? LogFormat.FrameSize(keyBytes, record.Data.Length) : LogFormat.SealedFrameSize(keyBytes, record.Data.Length);
                 var frame = log.AppendFrame(size, arrival, now, out var ordinal);
-                LogFormat.WriteFrame(frame, ordinal, arrival, record.PartitionKey, keyBytes, record.Data.Span);
+                if (cipher is null)
+                    LogFormat.WriteFrame(frame, ordinal, arrival, record.PartitionKey, keyBytes, record.Data.Span);
+                else
+                    LogFormat.WriteSealedFrame(frame, cipher, log.Shard, op.Key!.Version, ordinal, arrival, record.PartitionKey, keyBytes, record.Data.Span);
                 staged += size;
             }
             log.WriterLastArrivalUnixMs = arrival;
@@ -583,9 +588,10 @@ internal sealed class LogWriter : IAsyncDisposable
         public abstract void Fail(Exception e);
     }
 
-    private sealed class AppendOp(ShardLog log, long epoch, IReadOnlyList<AppendRecord> records, CancellationToken cancellationToken) : WriterOp
+    private sealed class AppendOp(ShardLog log, long epoch, IReadOnlyList<AppendRecord> records, StreamDataKey? key, CancellationToken cancellationToken) : WriterOp
     {
         public ShardLog Log { get; } = log;
+        public StreamDataKey? Key { get; } = key;
         public long Epoch { get; } = epoch;
         public IReadOnlyList<AppendRecord> Records { get; } = records;
         public CancellationToken CancellationToken { get; } = cancellationToken;

@@ -368,7 +368,7 @@ internal sealed class ShardLog
 
     // ---- reader side ----
 
-    public ReadResult Read(ReadRequest request, long nowUnixMs)
+    public ReadResult Read(ReadRequest request, long nowUnixMs, RecordOpener? opener)
     {
         var metadata = Metadata;
         var segments = Segments;
@@ -394,7 +394,7 @@ internal sealed class ShardLog
                 }
                 else
                 {
-                    full = ReadSegment(segment, commit, next, maxRecords, request.MaxBytes, records, ref bytes);
+                    full = ReadSegment(segment, commit, next, maxRecords, request.MaxBytes, opener, records, ref bytes);
                     if (records.Count > 0)
                         next = records[^1].Ordinal + 1;
                 }
@@ -433,7 +433,7 @@ internal sealed class ShardLog
     }
 
     /// <summary>Appends records at or after <paramref name="from"/>; true when a limit was reached.</summary>
-    private static bool ReadSegment(Segment segment, CommitMark commit, ulong from, int maxRecords, int maxBytes, List<StoredRecord> records, ref long bytes)
+    private static bool ReadSegment(Segment segment, CommitMark commit, ulong from, int maxRecords, int maxBytes, RecordOpener? opener, List<StoredRecord> records, ref long bytes)
     {
         var position = segment.SeekOrdinal(from);
         var end = commit.Length;
@@ -462,14 +462,14 @@ internal sealed class ShardLog
                             throw new LogCorruptedException($"Segment {segment.FilePath} is shorter than its committed length.");
                         if (LogFormat.TryParseFrame(buffer, out size, out ordinal, out arrival) != LogFormat.FrameStatus.Valid)
                             throw new LogCorruptedException($"Segment {segment.FilePath} fails its checks at byte {position}.");
-                        if (TakeRecord(buffer, 0, size, ordinal, arrival, from, maxRecords, maxBytes, records, ref bytes))
+                        if (TakeRecord(buffer, 0, size, ordinal, arrival, from, maxRecords, maxBytes, opener, records, ref bytes))
                             return true;
                         offset = size;
                         read = size;
                     }
                     break;
                 }
-                if (TakeRecord(buffer, offset, size, ordinal, arrival, from, maxRecords, maxBytes, records, ref bytes))
+                if (TakeRecord(buffer, offset, size, ordinal, arrival, from, maxRecords, maxBytes, opener, records, ref bytes))
                     return true;
                 offset += size;
             }
@@ -478,10 +478,24 @@ internal sealed class ShardLog
         return false;
     }
 
-    private static bool TakeRecord(byte[] buffer, int offset, int size, ulong ordinal, long arrival, ulong from, int maxRecords, int maxBytes, List<StoredRecord> records, ref long bytes)
+    private static bool TakeRecord(byte[] buffer, int offset, int size, ulong ordinal, long arrival, ulong from, int maxRecords, int maxBytes,
+        RecordOpener? opener, List<StoredRecord> records, ref long bytes)
     {
         if (ordinal < from)
             return false;
+        var frame = buffer.AsSpan(offset, size);
+        if (LogFormat.IsSealed(frame))
+        {
+            var sealedPayload = size - LogFormat.SealedFrameOverhead;
+            if (records.Count > 0 && bytes + sealedPayload > maxBytes)
+                return true;
+            if (opener is null)
+                throw new DataKeyUnavailableException($"Record {ordinal} is encrypted and this store has no key store to open it.");
+            var (partitionKey, data) = opener.Open(frame, size, ordinal, arrival);
+            records.Add(new StoredRecord(ordinal, arrival, partitionKey, data));
+            bytes += sealedPayload;
+            return records.Count >= maxRecords || bytes >= maxBytes;
+        }
         var body = offset + LogFormat.FramePrefixSize;
         var keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(body + 16));
         var payload = size - LogFormat.FrameOverhead;

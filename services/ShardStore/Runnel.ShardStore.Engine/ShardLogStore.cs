@@ -103,7 +103,15 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
             // A higher epoch is a newer owner's claim: record it durably before the first write made under it.
             log.UpdateMetadata(m => epoch > m.Epoch ? m with { Epoch = epoch } : m);
         }
-        return _writer.AppendAsync(log, epoch, records, cancellationToken);
+        return _options.Keyring is null
+            ? _writer.AppendAsync(log, epoch, records, null, cancellationToken)
+            : AppendWithKeyAsync(_options.Keyring, log, epoch, records, cancellationToken);
+    }
+
+    private async Task<AppendResult> AppendWithKeyAsync(IStreamKeyring keyring, ShardLog log, long epoch, IReadOnlyList<AppendRecord> records, CancellationToken cancellationToken)
+    {
+        var key = await keyring.CurrentAsync(log.Shard.StreamId, cancellationToken).ConfigureAwait(false);
+        return await _writer.AppendAsync(log, epoch, records, key, cancellationToken).ConfigureAwait(false);
     }
 
     public Task<ReadResult> ReadAsync(ShardRef shard, ReadRequest request, CancellationToken cancellationToken)
@@ -111,7 +119,28 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
         var log = GetRequired(shard);
-        return Task.FromResult(log.Read(request, _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds()));
+        var now = _options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        return _options.Keyring is null ? Task.FromResult(log.Read(request, now, null)) : ReadWithKeysAsync(_options.Keyring, log, request, now, cancellationToken);
+    }
+
+    /// <summary>Reads with the stream's current key at hand and fetches any older version a sealed record names.</summary>
+    private static async Task<ReadResult> ReadWithKeysAsync(IStreamKeyring keyring, ShardLog log, ReadRequest request, long now, CancellationToken cancellationToken)
+    {
+        var keys = new Dictionary<int, StreamDataKey>();
+        if (await keyring.CurrentAsync(log.Shard.StreamId, cancellationToken).ConfigureAwait(false) is { } current)
+            keys[current.Version] = current;
+        while (true)
+        {
+            using var opener = new RecordOpener(log.Shard, keys);
+            try
+            {
+                return log.Read(request, now, opener);
+            }
+            catch (RecordOpener.KeyNeededException needed)
+            {
+                keys[needed.Version] = await keyring.GetAsync(log.Shard.StreamId, needed.Version, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     public Task<ShardState> GetStateAsync(ShardRef shard, CancellationToken cancellationToken)

@@ -28,6 +28,9 @@ public sealed record ShardLogStoreOptions
 
     public CommitPolicy CommitPolicy { get; init; } = CommitPolicy.Durable;
 
+    /// <summary>Data keys for encryption at rest; without one every record is written in the clear and sealed records cannot be read.</summary>
+    public IStreamKeyring? Keyring { get; init; }
+
     /// <summary>
     /// Upper bound on how long the writer keeps writing queued appends before it fsyncs. While more appends are
     /// queued it writes them too, so one fsync covers all of them; it never delays an fsync when the queue is empty.

@@ -21,6 +21,7 @@ public abstract class MetadataDbContext(DbContextOptions options) : DbContext(op
     public DbSet<DeliveryStreamTagEntity> DeliveryStreamTags => Set<DeliveryStreamTagEntity>();
     public DbSet<AnalyticsApplicationEntity> AnalyticsApplications => Set<AnalyticsApplicationEntity>();
     public DbSet<AnalyticsCheckpointEntity> AnalyticsCheckpoints => Set<AnalyticsCheckpointEntity>();
+    public DbSet<StreamDataKeyEntity> StreamDataKeys => Set<StreamDataKeyEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(MetadataDbContext).Assembly);

@@ -13,6 +13,7 @@ using Runnel.Ingest.Auth;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ShardStore;
+using Runnel.ShardStore.Encryption;
 
 namespace Runnel.Standalone;
 
@@ -26,6 +27,7 @@ public static class StandaloneHost
 {
     private const string KeyFileName = "iterator-signing.key";
     private const string MasterKeyFileName = "master.key";
+    private const string MasterKeyFileKey = "Standalone:MasterKeyFile";
 
     /// <summary>Where Standalone listens unless <c>--urls</c>, <c>Urls</c> or <c>ASPNETCORE_URLS</c> says otherwise.</summary>
     public const string DefaultUrls = "http://127.0.0.1:4700";
@@ -51,6 +53,15 @@ public static class StandaloneHost
         }
         var app = Build(builder);
         await PrepareAsync(app);
+        try
+        {
+            await app.Services.GetRequiredService<MetadataKeyring>().CheckMasterKeyAsync(CancellationToken.None);
+        }
+        catch (InvalidOperationException e)
+        {
+            await Console.Error.WriteLineAsync("Refusing to start: " + e.Message);
+            return 1;
+        }
         try
         {
             await app.RunAsync();
@@ -103,6 +114,8 @@ public static class StandaloneHost
             Console.WriteLine(authentication == AuthenticationMode.None
                 ? "Authentication is off (Security:Authentication=None): allowed because Runnel listens on loopback only. Set Security:Authentication=SigV4 and a bootstrap key before listening elsewhere."
                 : "Authentication is on (Security:Authentication=SigV4): requests must be signed with an access key.");
+            if (app.Configuration[MasterKeyFileKey] is { } masterKeyFile)
+                Console.WriteLine($"Master key (access key secrets, stream data keys) read from {masterKeyFile}, generated on first start: keep it with the data; without it encrypted streams cannot be read.");
         });
         return app;
     }
@@ -140,7 +153,10 @@ public static class StandaloneHost
         if (string.IsNullOrWhiteSpace(config["Runnel:IteratorSigningKey"]))
             defaults["Runnel:IteratorSigningKey"] = LoadOrCreateKey(data, KeyFileName);
         if (string.IsNullOrWhiteSpace(config["Security:MasterKey"]))
+        {
             defaults["Security:MasterKey"] = LoadOrCreateKey(data, MasterKeyFileName);
+            defaults[MasterKeyFileKey] = Path.Combine(data, MasterKeyFileName);
+        }
         defaults["Security:Authentication"] = AuthenticationFor(config);
         if (string.IsNullOrWhiteSpace(config["ShardStore:DataDirectory"]))
             defaults["ShardStore:DataDirectory"] = Path.Combine(data, "shards");

@@ -21,6 +21,12 @@ public sealed class SecurityOptions
     /// <summary>Base64 of 32 random bytes: the AES-256-GCM key that seals access key secrets in the metadata store.</summary>
     public string? MasterKey { get; set; }
 
+    /// <summary>
+    /// KMS key ids, ARNs or aliases StartStreamEncryption accepts besides <c>alias/aws/kinesis</c> (and its ARN); each names
+    /// the stream's key for clients, while the data keys themselves are generated here and wrapped by the master key.
+    /// </summary>
+    public List<string> KmsKeyIds { get; set; } = [];
+
     /// <summary>An administrator key created at start when it does not exist yet (both or neither).</summary>
     public string? BootstrapAccessKeyId { get; set; }
 

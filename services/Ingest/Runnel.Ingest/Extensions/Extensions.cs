@@ -53,6 +53,7 @@ public static class Extensions
         services.AddHostedService<ReshardRecoveryService>();
         builder.AddRunnelMessaging(x => x.AddConsumer<ReshardConsumer>(typeof(ReshardConsumerDefinition)));
         services.TryAddSingleton<KinesisEndpoint>();
+        services.AddSingleton<IAwsOperations, StreamEncryptionOperations>();
         // Other services' operations on this port: in process when their modules are here, forwarded otherwise.
         services.AddAwsGateway();
         services.Configure<KestrelServerOptions>(CleartextHttp2.Configure);

@@ -2,10 +2,13 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Runnel.Core.Security;
+using Runnel.Core.Storage;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ShardStore.Apis;
 using Runnel.ShardStore.Client;
+using Runnel.ShardStore.Encryption;
 using Runnel.ShardStore.Engine;
 using Runnel.ShardStore.Fencing;
 using Runnel.ShardStore.Health;
@@ -19,6 +22,7 @@ public static class Extensions
     public static IHostApplicationBuilder AddShardStore(this IHostApplicationBuilder builder)
     {
         builder.Services.AddShardStoreNode(builder.Configuration);
+        builder.Services.AddHostedService<MasterKeyCheck>();
         builder.AddRunnelDependencyChecks();
         // Four Information lines per internal call from the hosting and routing layers cost a third of a node's CPU
         // under load; they stay available by configuring Logging:LogLevel:Microsoft.AspNetCore.
@@ -44,8 +48,14 @@ public static class Extensions
         if (!services.Any(d => d.ServiceType == typeof(IDbContextFactory<MetadataDbContext>)))
             services.AddRunnelMetadata(configuration);
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new MasterKeySealer(sp.GetRequiredService<IConfiguration>()[MasterKeySealer.ConfigurationKey]));
+        services.AddSingleton<MetadataKeyring>();
+        services.AddSingleton<IStreamKeyChanges>(sp => sp.GetRequiredService<MetadataKeyring>());
         services.AddSingleton(sp => new ShardLogStore(
-            sp.GetRequiredService<IOptions<ShardStoreOptions>>().Value.ToEngineOptions(sp.GetRequiredService<TimeProvider>()),
+            sp.GetRequiredService<IOptions<ShardStoreOptions>>().Value.ToEngineOptions(sp.GetRequiredService<TimeProvider>()) with
+            {
+                Keyring = sp.GetRequiredService<MetadataKeyring>(),
+            },
             sp.GetRequiredService<ILogger<ShardLogStore>>()));
         services.AddSingleton<FencedShardStore>();
         services.AddSingleton(sp => new LocalShardStoreNode(

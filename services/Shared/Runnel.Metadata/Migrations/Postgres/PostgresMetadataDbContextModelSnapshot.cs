@@ -580,6 +580,32 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.ToTable("stream_consumers", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.StreamDataKeyEntity", b =>
+                {
+                    b.Property<long>("StreamId")
+                        .HasColumnType("bigint");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<byte[]>("WrappedKey")
+                        .IsRequired()
+                        .HasMaxLength(60)
+                        .HasColumnType("bytea");
+
+                    b.HasKey("StreamId", "Version");
+
+                    b.ToTable("stream_data_keys", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.StreamEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -685,6 +711,15 @@ namespace Runnel.Metadata.Migrations.Postgres
                 });
 
             modelBuilder.Entity("Runnel.Metadata.Entities.StreamConsumerEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
+                        .WithMany()
+                        .HasForeignKey("StreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.StreamDataKeyEntity", b =>
                 {
                     b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
                         .WithMany()

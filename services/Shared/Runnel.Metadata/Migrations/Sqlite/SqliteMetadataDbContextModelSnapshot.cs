@@ -569,6 +569,32 @@ namespace Runnel.Metadata.Migrations.Sqlite
                     b.ToTable("stream_consumers", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.StreamDataKeyEntity", b =>
+                {
+                    b.Property<long>("StreamId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("KeyId")
+                        .IsRequired()
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("WrappedKey")
+                        .IsRequired()
+                        .HasMaxLength(60)
+                        .HasColumnType("BLOB");
+
+                    b.HasKey("StreamId", "Version");
+
+                    b.ToTable("stream_data_keys", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.StreamEntity", b =>
                 {
                     b.Property<long>("Id")
@@ -672,6 +698,15 @@ namespace Runnel.Metadata.Migrations.Sqlite
                 });
 
             modelBuilder.Entity("Runnel.Metadata.Entities.StreamConsumerEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
+                        .WithMany()
+                        .HasForeignKey("StreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.StreamDataKeyEntity", b =>
                 {
                     b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
                         .WithMany()

@@ -1,0 +1,43 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Runnel.Metadata.Migrations.Postgres
+{
+    /// <inheritdoc />
+    public partial class StreamEncryptionKeys : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "stream_data_keys",
+                columns: table => new
+                {
+                    StreamId = table.Column<long>(type: "bigint", nullable: false),
+                    Version = table.Column<int>(type: "integer", nullable: false),
+                    KeyId = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
+                    WrappedKey = table.Column<byte[]>(type: "bytea", maxLength: 60, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_stream_data_keys", x => new { x.StreamId, x.Version });
+                    table.ForeignKey(
+                        name: "FK_stream_data_keys_streams_StreamId",
+                        column: x => x.StreamId,
+                        principalTable: "streams",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "stream_data_keys");
+        }
+    }
+}
