@@ -41,4 +41,10 @@ public sealed class FirehoseOptions
     /// </summary>
     [Range(10, 10_000)]
     public int PollMilliseconds { get; set; } = 250;
+
+    /// <summary>
+    /// Hosts delivery may connect to on a user's behalf (PostgreSQL destinations); <c>*.example.com</c> covers subdomains.
+    /// Empty: only hosts that resolve to public addresses (see <c>DestinationPolicy</c>).
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
 }

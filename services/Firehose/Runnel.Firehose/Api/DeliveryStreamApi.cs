@@ -9,6 +9,7 @@ using Runnel.Core.Streams;
 using Runnel.Core.Wire;
 using Runnel.Firehose.Delivery;
 using Runnel.Firehose.Destinations;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.Firehose.Intake;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
@@ -90,9 +91,9 @@ public sealed partial class DeliveryStreamApi(
     private static readonly HashSet<string> CreateMembers =
     [
         "DeliveryStreamName", "DeliveryStreamType", "KinesisStreamSourceConfiguration", "DeliveryStreamEncryptionConfigurationInput",
-        "S3DestinationConfiguration", "ExtendedS3DestinationConfiguration", "Tags",
+        "S3DestinationConfiguration", "ExtendedS3DestinationConfiguration", "RedshiftDestinationConfiguration", "Tags",
         // Defined by the API but not delivered by this deployment: refused with a clear message below.
-        "RedshiftDestinationConfiguration", "ElasticsearchDestinationConfiguration", "AmazonopensearchserviceDestinationConfiguration",
+        "ElasticsearchDestinationConfiguration", "AmazonopensearchserviceDestinationConfiguration",
         "SplunkDestinationConfiguration", "HttpEndpointDestinationConfiguration", "AmazonOpenSearchServerlessDestinationConfiguration",
         "MSKSourceConfiguration", "SnowflakeDestinationConfiguration", "IcebergDestinationConfiguration", "DirectPutSourceConfiguration",
         "DatabaseSourceConfiguration",
@@ -107,18 +108,22 @@ public sealed partial class DeliveryStreamApi(
             throw FirehoseErrors.Invalid(type == "MSKAsSource" || type == "DatabaseAsSource"
                 ? $"DeliveryStreamType {type} is not supported by this deployment."
                 : $"DeliveryStreamType must be DirectPut or KinesisStreamAsSource, got '{type}'.");
-        foreach (var member in CreateMembers.Where(m => m.EndsWith("Configuration", StringComparison.Ordinal) && m is not ("S3DestinationConfiguration" or "ExtendedS3DestinationConfiguration" or "KinesisStreamSourceConfiguration")))
+        foreach (var member in CreateMembers.Where(m => m.EndsWith("Configuration", StringComparison.Ordinal) && m is not ("S3DestinationConfiguration" or "ExtendedS3DestinationConfiguration" or "RedshiftDestinationConfiguration" or "KinesisStreamSourceConfiguration")))
         {
             if (input.TryGetProperty(member, out var v) && v.ValueKind != JsonValueKind.Null)
                 throw FirehoseErrors.Invalid($"{member} is not supported by this deployment; use ExtendedS3DestinationConfiguration.");
         }
         var extended = JsonMembers.Object(input, "ExtendedS3DestinationConfiguration");
         var plain = JsonMembers.Object(input, "S3DestinationConfiguration");
-        if ((extended is null) == (plain is null))
-            throw FirehoseErrors.Invalid("Exactly one destination configuration is required (ExtendedS3DestinationConfiguration or S3DestinationConfiguration).");
+        var postgres = JsonMembers.Object(input, "RedshiftDestinationConfiguration");
+        if (new[] { extended, plain, postgres }.Count(c => c is not null) != 1)
+            throw FirehoseErrors.Invalid("Exactly one destination configuration is required (ExtendedS3DestinationConfiguration, S3DestinationConfiguration or RedshiftDestinationConfiguration).");
         var destination = extended is { } e
             ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationConfiguration", null)
-            : S3Destination.Read(plain!.Value, extended: false, "S3DestinationConfiguration", null);
+            : postgres is { } p
+                ? PostgresDestination.Read(p, "RedshiftDestinationConfiguration", null)
+                : S3Destination.Read(plain!.Value, extended: false, "S3DestinationConfiguration", null);
+        await CheckOutboundAsync(destination, ct).ConfigureAwait(false);
         var tags = ReadTags(input);
         if (tags.Count > MaxTags)
             throw new KinesisException(FirehoseErrors.LimitExceeded, $"A delivery stream can have at most {MaxTags} tags.");
@@ -276,9 +281,19 @@ public sealed partial class DeliveryStreamApi(
             {
                 w.StartObject();
                 w.String("DestinationId", d.DestinationId);
-                w.StartObject("S3DestinationDescription");
-                destination.Describe(w, extended: false);
-                w.EndObject();
+                if (destination.Postgres is { } postgres)
+                {
+                    // AWS describes a Redshift destination's staging bucket only inside RedshiftDestinationDescription.
+                    w.StartObject("RedshiftDestinationDescription");
+                    postgres.Describe(w, destination);
+                    w.EndObject();
+                }
+                else
+                {
+                    w.StartObject("S3DestinationDescription");
+                    destination.Describe(w, extended: false);
+                    w.EndObject();
+                }
                 if (destination.Extended)
                 {
                     w.StartObject("ExtendedS3DestinationDescription");
@@ -338,9 +353,10 @@ public sealed partial class DeliveryStreamApi(
         var destinationId = JsonMembers.String(input, "DestinationId") ?? throw FirehoseErrors.Invalid("DestinationId is required.");
         var extended = JsonMembers.Object(input, "ExtendedS3DestinationUpdate");
         var plain = JsonMembers.Object(input, "S3DestinationUpdate");
-        if (extended is null && plain is null)
-            throw FirehoseErrors.Invalid("An S3DestinationUpdate or ExtendedS3DestinationUpdate is required; other destinations are not supported by this deployment.");
-        if (extended is not null && plain is not null)
+        var postgres = JsonMembers.Object(input, "RedshiftDestinationUpdate");
+        if (extended is null && plain is null && postgres is null)
+            throw FirehoseErrors.Invalid("An S3DestinationUpdate, ExtendedS3DestinationUpdate or RedshiftDestinationUpdate is required; other destinations are not supported by this deployment.");
+        if (new[] { extended, plain, postgres }.Count(c => c is not null) > 1)
             throw FirehoseErrors.Invalid("Only one destination update may be given.");
 
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
@@ -353,9 +369,16 @@ public sealed partial class DeliveryStreamApi(
         if (d.Status != DeliveryStreamStatuses.Active)
             throw new KinesisException(FirehoseErrors.ResourceInUse, $"Firehose {name} is not ACTIVE, instead in state {d.Status}.");
         var current = S3Destination.FromJson(d.DestinationConfig);
+        if ((current.Postgres is null) == (postgres is not null))
+            throw FirehoseErrors.Invalid(current.Postgres is null
+                ? "RedshiftDestinationUpdate cannot change the destination type; this delivery stream delivers to S3."
+                : "Only a RedshiftDestinationUpdate can update this delivery stream's PostgreSQL destination.");
         var updated = extended is { } e
             ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationUpdate", current)
-            : S3Destination.Read(plain!.Value, extended: current.Extended, "S3DestinationUpdate", current);
+            : postgres is { } p
+                ? PostgresDestination.Read(p, "RedshiftDestinationUpdate", current)
+                : S3Destination.Read(plain!.Value, extended: current.Extended, "S3DestinationUpdate", current);
+        await CheckOutboundAsync(updated, ct).ConfigureAwait(false);
         d.DestinationConfig = updated.ToJson();
         d.VersionId++;
         d.LastUpdatedAt = time.GetUtcNow();
@@ -370,6 +393,14 @@ public sealed partial class DeliveryStreamApi(
         }
         signal.Pulse();
         return null;
+    }
+
+    /// <summary>A destination outside the platform must pass the operator's allow-list (<see cref="FirehoseOptions.AllowedHosts"/>).</summary>
+    private async Task CheckOutboundAsync(S3Destination destination, CancellationToken ct)
+    {
+        if (destination.Postgres is { } postgres
+            && await new DestinationPolicy(Options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+            throw FirehoseErrors.Invalid($"ClusterJDBCURL {postgres.JdbcUrl} is not allowed: {refusal} (Firehose:AllowedHosts).");
     }
 
     // ---------------------------------------------------------------- Tags

@@ -5,6 +5,7 @@ using Runnel.Firehose.Destinations;
 using Runnel.Firehose.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose.Delivery;
@@ -134,6 +135,8 @@ public sealed class ShardDelivery(
             {
                 await objects.PutAsync(_destination.Bucket, key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
                 logger.LogDebug("Firehose {Name} wrote {Key} ({Count} records of shard {Shard})", _d.Name, key, records.Count, _shardIndex);
+                if (_destination.Postgres is { } postgres)
+                    await LoadAsync(postgres, key, records, ct).ConfigureAwait(false);
                 return;
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
@@ -144,6 +147,21 @@ public sealed class ShardDelivery(
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(attempt, 10)))), time, ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Copies the staged object <paramref name="key"/> into the PostgreSQL table. The key is recorded in the same
+    /// transaction as the rows, so the replay of a range whose load committed before a crash loads nothing.
+    /// </summary>
+    private async Task LoadAsync(PostgresDestination postgres, string key, IReadOnlyList<StoredRecord> records, CancellationToken ct)
+    {
+        if (await new DestinationPolicy(options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+            throw new InvalidOperationException($"Connecting to {postgres.JdbcUrl} is not allowed: {refusal}.");
+        var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
+        if (rows is { } loaded)
+            logger.LogDebug("Firehose {Name} loaded {Rows} rows of {Key} into {Table}", _d.Name, loaded, key, postgres.Table);
+        else
+            logger.LogInformation("Firehose {Name}: {Key} was loaded into {Table} before; not loaded again", _d.Name, key, postgres.Table);
     }
 
     /// <summary>Records concatenated as they arrived (Firehose adds no delimiter), then compressed.</summary>
