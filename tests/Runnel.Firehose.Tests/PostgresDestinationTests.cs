@@ -108,6 +108,41 @@ public sealed class PostgresDestinationTests
     }
 
     [Fact]
+    public async Task A_restart_between_load_and_checkpoint_replays_the_batch_without_loading_it_twice()
+    {
+        await using var db = await PostgresDatabase.CreateAsync("fh_pg_restart", TestContext.Current.CancellationToken);
+        await ExecuteAsync(db, "CREATE TABLE lines (word text, n int4)");
+        using var data = new TempDirectory("firehose-pg-restart");
+        var allow = $"--Firehose:AllowedHosts:0={new NpgsqlConnectionStringBuilder(db.ConnectionString).Host}";
+        var hose = FirehoseHost.NewName("pgrestart");
+        var bucket = FirehoseHost.NewBucket();
+        await using (var first = await FirehoseHost.StartAsync(data.Path, s3: false, allow))
+        {
+            await first.FirehoseAsync("CreateDeliveryStream", new
+            {
+                DeliveryStreamName = hose,
+                RedshiftDestinationConfiguration = Configuration(db, bucket, "lines", null, "CSV"),
+            });
+            await first.FirehoseAsync("PutRecordBatch", new { DeliveryStreamName = hose, Records = new[] { "a,1\n", "b,2\n", "c,3\n" }.Select(r => new { Data = Encoding.UTF8.GetBytes(r) }).ToArray() });
+            await RestartTests.WaitForCheckpointAsync(first.Services, hose, c => c is not null && !c.Contains('|'));
+        }
+        Assert.Equal(["a|1", "b|2", "c|3"], await RowsAsync(db, "SELECT word, n FROM lines ORDER BY word"));
+
+        // What a crash after the load committed but before the checkpoint moved leaves: records 0..2 being written.
+        await RestartTests.SetCheckpointAsync(data.Path, hose, $"|{new Runnel.Core.Streams.SequenceNumber(0, 0)}..{new Runnel.Core.Streams.SequenceNumber(0, 2)}");
+        await using var second = await FirehoseHost.StartAsync(data.Path, s3: false, allow);
+        await RestartTests.WaitForCheckpointAsync(second.Services, hose, c => c == new Runnel.Core.Streams.SequenceNumber(0, 2).ToString());
+        Assert.Equal(["a|1", "b|2", "c|3"], await RowsAsync(db, "SELECT word, n FROM lines ORDER BY word"));
+
+        // Delivery goes on after the replay.
+        await second.FirehoseAsync("PutRecord", new { DeliveryStreamName = hose, Record = new { Data = Encoding.UTF8.GetBytes("d,4\n") } });
+        await Wait.UntilAsync(async () => (await RowsAsync(db, "SELECT count(*) FROM lines"))[0] == "4", TimeSpan.FromSeconds(90),
+            "the fourth row", TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
+        Assert.Equal(["a|1", "b|2", "c|3", "d|4"], await RowsAsync(db, "SELECT word, n FROM lines ORDER BY word"));
+        Assert.Equal(2, (await RowsAsync(db, $"SELECT object_key FROM {PostgresLoader.LoadsTable}")).Count);
+    }
+
+    [Fact]
     public async Task A_host_not_on_the_allow_list_is_refused()
     {
         await using var db = await PostgresDatabase.CreateAsync("fh_pg_refused", TestContext.Current.CancellationToken);
