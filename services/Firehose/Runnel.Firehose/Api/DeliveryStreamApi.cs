@@ -26,6 +26,7 @@ public sealed partial class DeliveryStreamApi(
     BackingStreams backing,
     DeliveryLeases leases,
     DeliverySignal signal,
+    FirehoseMetrics metrics,
     IOptions<FirehoseOptions> options,
     TimeProvider time)
 {
@@ -612,7 +613,9 @@ public sealed partial class DeliveryStreamApi(
         var records = data.Select(b => new AppendRecord("firehose", b)).ToList();
         try
         {
-            return (d, await backing.AppendAsync(d.SourceStreamId, records, ct).ConfigureAwait(false));
+            var sequences = await backing.AppendAsync(d.SourceStreamId, records, ct).ConfigureAwait(false);
+            metrics.RecordsIn(name, data.Count, data.Sum(b => (long)b.Length));
+            return (d, sequences);
         }
         catch (Exception e) when (e is ShardNotOwnedException or ShardNotFoundException or ShardStoreUnavailableException or HttpRequestException or IOException)
         {

@@ -24,6 +24,7 @@ public sealed class DeliveryService(
     IObjectStore objects,
     DeliveryLeases leases,
     DeliverySignal signal,
+    FirehoseMetrics metrics,
     IOptions<FirehoseOptions> options,
     ServiceIdentity identity,
     TimeProvider time,
@@ -147,7 +148,7 @@ public sealed class DeliveryService(
         var lease = context.Lease;
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewal = RenewAsync(lease, stop, renewing.Token);
-        var delivery = new ShardDelivery(context, dbFactory, locator, objects, _options, time, loggers.CreateLogger<ShardDelivery>());
+        var delivery = new ShardDelivery(context, dbFactory, locator, objects, metrics, _options, time, loggers.CreateLogger<ShardDelivery>());
         try
         {
             await delivery.RunAsync(ct).ConfigureAwait(false);

@@ -32,6 +32,7 @@ public sealed class ShardDelivery(
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     IObjectStore objects,
+    FirehoseMetrics metrics,
     FirehoseOptions options,
     TimeProvider time,
     ILogger logger)
@@ -134,6 +135,7 @@ public sealed class ShardDelivery(
             try
             {
                 await objects.PutAsync(_destination.Bucket, key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
+                metrics.Delivered(_d.Name, records.Count, content.Length, records[0].ArrivalUnixMs, time.GetUtcNow().ToUnixTimeMilliseconds());
                 logger.LogDebug("Firehose {Name} wrote {Key} ({Count} records of shard {Shard})", _d.Name, key, records.Count, _shardIndex);
                 if (_destination.Postgres is { } postgres)
                     await LoadAsync(postgres, key, records, ct).ConfigureAwait(false);
@@ -141,6 +143,7 @@ public sealed class ShardDelivery(
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
+                metrics.DeliveryFailed(_d.Name);
                 logger.LogWarning(e, "Firehose {Name}: writing s3://{Bucket}/{Key} failed (attempt {Attempt}); retrying", _d.Name, _destination.Bucket, key, attempt);
                 // The lease must stay ours while we wait, or another replica would write the same range meanwhile.
                 await context.Lease.RenewAsync(ct).ConfigureAwait(false);
