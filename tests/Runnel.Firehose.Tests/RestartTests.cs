@@ -64,7 +64,7 @@ public sealed class RestartTests
         Assert.Equal("d", Encoding.UTF8.GetString(await second.Buckets.ReadAsync(bucket, Assert.Single(keys, k => k != key))));
     }
 
-    private static async Task WaitForCheckpointAsync(IServiceProvider services, string hose, Func<string?, bool> done)
+    internal static async Task WaitForCheckpointAsync(IServiceProvider services, string hose, Func<string?, bool> done)
     {
         var factory = services.GetRequiredService<IDbContextFactory<MetadataDbContext>>();
         await Wait.UntilAsync(async () =>
@@ -76,7 +76,7 @@ public sealed class RestartTests
         }, TimeSpan.FromSeconds(60), $"the checkpoint of {hose}", TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
     }
 
-    private static async Task SetCheckpointAsync(string data, string hose, string checkpoint)
+    internal static async Task SetCheckpointAsync(string data, string hose, string checkpoint)
     {
         var options = new DbContextOptionsBuilder<SqliteMetadataDbContext>().UseSqlite($"Data Source={Path.Combine(data, "metadata.db")}").Options;
         await using var db = new SqliteMetadataDbContext(options);

@@ -43,8 +43,9 @@ public sealed class FirehoseOptions
     public int PollMilliseconds { get; set; } = 250;
 
     /// <summary>
-    /// Hosts HTTP endpoint destinations may name (<c>*.example.com</c> covers subdomains). Empty: any host that resolves
-    /// to public addresses only; loopback, private and link-local addresses are refused unless their host is listed.
+    /// Hosts delivery may connect to on a user's behalf (HTTP endpoint and PostgreSQL destinations); <c>*.example.com</c>
+    /// covers subdomains. Empty: only hosts that resolve to public addresses; loopback, private and link-local addresses
+    /// are refused unless their host is listed (see <c>DestinationPolicy</c>).
     /// </summary>
     public List<string> AllowedHosts { get; set; } = [];
 }

@@ -9,6 +9,7 @@ using Runnel.Core.Streams;
 using Runnel.Core.Wire;
 using Runnel.Firehose.Delivery;
 using Runnel.Firehose.Destinations;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.Firehose.Intake;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
@@ -26,6 +27,7 @@ public sealed partial class DeliveryStreamApi(
     DeliveryLeases leases,
     DeliverySignal signal,
     HttpEndpointSender sender,
+    FirehoseMetrics metrics,
     IOptions<FirehoseOptions> options,
     TimeProvider time)
 {
@@ -91,9 +93,9 @@ public sealed partial class DeliveryStreamApi(
     private static readonly HashSet<string> CreateMembers =
     [
         "DeliveryStreamName", "DeliveryStreamType", "KinesisStreamSourceConfiguration", "DeliveryStreamEncryptionConfigurationInput",
-        "S3DestinationConfiguration", "ExtendedS3DestinationConfiguration", "Tags",
+        "S3DestinationConfiguration", "ExtendedS3DestinationConfiguration", "RedshiftDestinationConfiguration", "Tags",
         // Defined by the API but not delivered by this deployment: refused with a clear message below.
-        "RedshiftDestinationConfiguration", "ElasticsearchDestinationConfiguration", "AmazonopensearchserviceDestinationConfiguration",
+        "ElasticsearchDestinationConfiguration", "AmazonopensearchserviceDestinationConfiguration",
         "SplunkDestinationConfiguration", "HttpEndpointDestinationConfiguration", "AmazonOpenSearchServerlessDestinationConfiguration",
         "MSKSourceConfiguration", "SnowflakeDestinationConfiguration", "IcebergDestinationConfiguration", "DirectPutSourceConfiguration",
         "DatabaseSourceConfiguration",
@@ -108,16 +110,17 @@ public sealed partial class DeliveryStreamApi(
             throw FirehoseErrors.Invalid(type == "MSKAsSource" || type == "DatabaseAsSource"
                 ? $"DeliveryStreamType {type} is not supported by this deployment."
                 : $"DeliveryStreamType must be DirectPut or KinesisStreamAsSource, got '{type}'.");
-        foreach (var member in CreateMembers.Where(m => m.EndsWith("Configuration", StringComparison.Ordinal) && m is not ("S3DestinationConfiguration" or "ExtendedS3DestinationConfiguration" or "KinesisStreamSourceConfiguration" or "HttpEndpointDestinationConfiguration")))
+        foreach (var member in CreateMembers.Where(m => m.EndsWith("Configuration", StringComparison.Ordinal) && m is not ("S3DestinationConfiguration" or "ExtendedS3DestinationConfiguration" or "RedshiftDestinationConfiguration" or "KinesisStreamSourceConfiguration" or "HttpEndpointDestinationConfiguration")))
         {
             if (input.TryGetProperty(member, out var v) && v.ValueKind != JsonValueKind.Null)
                 throw FirehoseErrors.Invalid($"{member} is not supported by this deployment; use ExtendedS3DestinationConfiguration or HttpEndpointDestinationConfiguration.");
         }
         var extended = JsonMembers.Object(input, "ExtendedS3DestinationConfiguration");
         var plain = JsonMembers.Object(input, "S3DestinationConfiguration");
+        var postgres = JsonMembers.Object(input, "RedshiftDestinationConfiguration");
         var httpConfig = JsonMembers.Object(input, "HttpEndpointDestinationConfiguration");
-        if ((extended is null ? 0 : 1) + (plain is null ? 0 : 1) + (httpConfig is null ? 0 : 1) != 1)
-            throw FirehoseErrors.Invalid("Exactly one destination configuration is required (ExtendedS3DestinationConfiguration, S3DestinationConfiguration or HttpEndpointDestinationConfiguration).");
+        if (new[] { extended, plain, postgres, httpConfig }.Count(c => c is not null) != 1)
+            throw FirehoseErrors.Invalid("Exactly one destination configuration is required (ExtendedS3DestinationConfiguration, S3DestinationConfiguration, RedshiftDestinationConfiguration or HttpEndpointDestinationConfiguration).");
         string destinationJson;
         if (httpConfig is { } h)
         {
@@ -127,9 +130,13 @@ public sealed partial class DeliveryStreamApi(
         }
         else
         {
-            destinationJson = (extended is { } e
+            var destination = extended is { } e
                 ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationConfiguration", null)
-                : S3Destination.Read(plain!.Value, extended: false, "S3DestinationConfiguration", null)).ToJson();
+                : postgres is { } p
+                    ? PostgresDestination.Read(p, "RedshiftDestinationConfiguration", null)
+                    : S3Destination.Read(plain!.Value, extended: false, "S3DestinationConfiguration", null);
+            await CheckOutboundAsync(destination, ct).ConfigureAwait(false);
+            destinationJson = destination.ToJson();
         }
         var tags = ReadTags(input);
         if (tags.Count > MaxTags)
@@ -300,9 +307,19 @@ public sealed partial class DeliveryStreamApi(
                     w.EndObject();
                     return;
                 }
-                w.StartObject("S3DestinationDescription");
-                destination!.Describe(w, extended: false);
-                w.EndObject();
+                if (destination!.Postgres is { } postgres)
+                {
+                    // AWS describes a Redshift destination's staging bucket only inside RedshiftDestinationDescription.
+                    w.StartObject("RedshiftDestinationDescription");
+                    postgres.Describe(w, destination);
+                    w.EndObject();
+                }
+                else
+                {
+                    w.StartObject("S3DestinationDescription");
+                    destination.Describe(w, extended: false);
+                    w.EndObject();
+                }
                 if (destination.Extended)
                 {
                     w.StartObject("ExtendedS3DestinationDescription");
@@ -369,10 +386,11 @@ public sealed partial class DeliveryStreamApi(
         var destinationId = JsonMembers.String(input, "DestinationId") ?? throw FirehoseErrors.Invalid("DestinationId is required.");
         var extended = JsonMembers.Object(input, "ExtendedS3DestinationUpdate");
         var plain = JsonMembers.Object(input, "S3DestinationUpdate");
+        var postgres = JsonMembers.Object(input, "RedshiftDestinationUpdate");
         var httpUpdate = JsonMembers.Object(input, "HttpEndpointDestinationUpdate");
-        var given = (extended is null ? 0 : 1) + (plain is null ? 0 : 1) + (httpUpdate is null ? 0 : 1);
+        var given = new[] { extended, plain, postgres, httpUpdate }.Count(c => c is not null);
         if (given == 0)
-            throw FirehoseErrors.Invalid("An S3DestinationUpdate, ExtendedS3DestinationUpdate or HttpEndpointDestinationUpdate is required; other destinations are not supported by this deployment.");
+            throw FirehoseErrors.Invalid("An S3DestinationUpdate, ExtendedS3DestinationUpdate, RedshiftDestinationUpdate or HttpEndpointDestinationUpdate is required; other destinations are not supported by this deployment.");
         if (given > 1)
             throw FirehoseErrors.Invalid("Only one destination update may be given.");
 
@@ -389,7 +407,7 @@ public sealed partial class DeliveryStreamApi(
         // A destination keeps its kind: changing an S3 destination into an HTTP endpoint (or back) is a new delivery stream.
         if ((currentHttp is null) != (httpUpdate is null))
             throw FirehoseErrors.Invalid(currentHttp is null
-                ? $"Firehose {name} delivers to S3; HttpEndpointDestinationUpdate does not apply."
+                ? $"Firehose {name} does not deliver to an HTTP endpoint; HttpEndpointDestinationUpdate does not apply."
                 : $"Firehose {name} delivers to an HTTP endpoint; use HttpEndpointDestinationUpdate.");
         if (currentHttp is not null)
         {
@@ -400,9 +418,16 @@ public sealed partial class DeliveryStreamApi(
         else
         {
             var current = S3Destination.FromJson(d.DestinationConfig);
+            if ((current.Postgres is null) == (postgres is not null))
+                throw FirehoseErrors.Invalid(current.Postgres is null
+                    ? "RedshiftDestinationUpdate cannot change the destination type; this delivery stream delivers to S3."
+                    : "Only a RedshiftDestinationUpdate can update this delivery stream's PostgreSQL destination.");
             var updated = extended is { } e
                 ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationUpdate", current)
-                : S3Destination.Read(plain!.Value, extended: current.Extended, "S3DestinationUpdate", current);
+                : postgres is { } p
+                    ? PostgresDestination.Read(p, "RedshiftDestinationUpdate", current)
+                    : S3Destination.Read(plain!.Value, extended: current.Extended, "S3DestinationUpdate", current);
+            await CheckOutboundAsync(updated, ct).ConfigureAwait(false);
             d.DestinationConfig = updated.ToJson();
         }
         d.VersionId++;
@@ -418,6 +443,14 @@ public sealed partial class DeliveryStreamApi(
         }
         signal.Pulse();
         return null;
+    }
+
+    /// <summary>A destination outside the platform must pass the operator's allow-list (<see cref="FirehoseOptions.AllowedHosts"/>).</summary>
+    private async Task CheckOutboundAsync(S3Destination destination, CancellationToken ct)
+    {
+        if (destination.Postgres is { } postgres
+            && await new DestinationPolicy(Options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+            throw FirehoseErrors.Invalid($"ClusterJDBCURL {postgres.JdbcUrl} is not allowed: {refusal} (Firehose:AllowedHosts).");
     }
 
     // ---------------------------------------------------------------- Tags
@@ -629,7 +662,9 @@ public sealed partial class DeliveryStreamApi(
         var records = data.Select(b => new AppendRecord("firehose", b)).ToList();
         try
         {
-            return (d, await backing.AppendAsync(d.SourceStreamId, records, ct).ConfigureAwait(false));
+            var sequences = await backing.AppendAsync(d.SourceStreamId, records, ct).ConfigureAwait(false);
+            metrics.RecordsIn(name, data.Count, data.Sum(b => (long)b.Length));
+            return (d, sequences);
         }
         catch (Exception e) when (e is ShardNotOwnedException or ShardNotFoundException or ShardStoreUnavailableException or HttpRequestException or IOException)
         {

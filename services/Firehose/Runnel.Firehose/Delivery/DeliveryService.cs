@@ -25,6 +25,7 @@ public sealed class DeliveryService(
     HttpEndpointSender sender,
     DeliveryLeases leases,
     DeliverySignal signal,
+    FirehoseMetrics metrics,
     IOptions<FirehoseOptions> options,
     ServiceIdentity identity,
     TimeProvider time,
@@ -149,7 +150,7 @@ public sealed class DeliveryService(
         var lease = context.Lease;
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewal = RenewAsync(lease, stop, renewing.Token);
-        var delivery = new ShardDelivery(context, dbFactory, locator, objects, sender, _options, time, loggers.CreateLogger<ShardDelivery>());
+        var delivery = new ShardDelivery(context, dbFactory, locator, objects, sender, metrics, _options, time, loggers.CreateLogger<ShardDelivery>());
         try
         {
             await delivery.RunAsync(ct).ConfigureAwait(false);

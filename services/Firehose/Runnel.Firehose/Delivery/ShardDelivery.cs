@@ -5,6 +5,7 @@ using Runnel.Firehose.Destinations;
 using Runnel.ServiceDefaults.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose.Delivery;
@@ -36,6 +37,7 @@ public sealed class ShardDelivery(
     IShardStoreLocator locator,
     IObjectStore objects,
     HttpEndpointSender sender,
+    FirehoseMetrics metrics,
     FirehoseOptions options,
     TimeProvider time,
     ILogger logger)
@@ -171,11 +173,21 @@ public sealed class ShardDelivery(
     /// <summary>The error output type of records an HTTP endpoint did not take.</summary>
     public const string HttpEndpointFailed = "http-endpoint-failed";
 
-    /// <summary>Writes the object of records first..last to the S3 destination (or backup bucket).</summary>
-    private Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, string? errorOutputType, CancellationToken ct)
+    /// <summary>
+    /// Writes the object of records first..last to the S3 destination (or an HTTP endpoint's backup bucket), then, for a
+    /// PostgreSQL destination, loads the staged object.
+    /// </summary>
+    private async Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, string? errorOutputType, CancellationToken ct)
     {
         var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs), errorOutputType);
-        return PutAsync(key, Encode(records, _destination.CompressionFormat), ContentType(_destination.CompressionFormat), ct);
+        var content = Encode(records, _destination.CompressionFormat);
+        await PutAsync(key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
+        // Backups of an HTTP endpoint's batches are not deliveries to S3.
+        if (errorOutputType is not null || context.Http is not null)
+            return;
+        metrics.Delivered(_d.Name, records.Count, content.Length, records[0].ArrivalUnixMs, time.GetUtcNow().ToUnixTimeMilliseconds());
+        if (_destination.Postgres is { } postgres)
+            await LoadAsync(postgres, key, records, ct).ConfigureAwait(false);
     }
 
     /// <summary>Puts an object into the destination's bucket, retrying with backoff (up to 30 s apart) until the store takes it.</summary>
@@ -191,12 +203,28 @@ public sealed class ShardDelivery(
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
+                metrics.DeliveryFailed(_d.Name);
                 logger.LogWarning(e, "Firehose {Name}: writing s3://{Bucket}/{Key} failed (attempt {Attempt}); retrying", _d.Name, _destination.Bucket, key, attempt);
                 // The lease must stay ours while we wait, or another replica would write the same range meanwhile.
                 await context.Lease.RenewAsync(ct).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(attempt, 10)))), time, ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Copies the staged object <paramref name="key"/> into the PostgreSQL table. The key is recorded in the same
+    /// transaction as the rows, so the replay of a range whose load committed before a crash loads nothing.
+    /// </summary>
+    private async Task LoadAsync(PostgresDestination postgres, string key, IReadOnlyList<StoredRecord> records, CancellationToken ct)
+    {
+        if (await new DestinationPolicy(options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+            throw new InvalidOperationException($"Connecting to {postgres.JdbcUrl} is not allowed: {refusal}.");
+        var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
+        if (rows is { } loaded)
+            logger.LogDebug("Firehose {Name} loaded {Rows} rows of {Key} into {Table}", _d.Name, loaded, key, postgres.Table);
+        else
+            logger.LogInformation("Firehose {Name}: {Key} was loaded into {Table} before; not loaded again", _d.Name, key, postgres.Table);
     }
 
     /// <summary>Records concatenated as they arrived (Firehose adds no delimiter), then compressed.</summary>

@@ -29,6 +29,8 @@ public sealed record S3Destination
     public string? LogStreamName { get; init; }
     /// <summary>Whether it was configured as ExtendedS3DestinationConfiguration (described as both shapes then).</summary>
     public bool Extended { get; init; }
+    /// <summary>Set when this is the staging location of a PostgreSQL load (RedshiftDestinationConfiguration).</summary>
+    public PostgresDestination? Postgres { get; init; }
 
     /// <summary>The bucket name of <c>arn:aws:s3:::bucket</c>.</summary>
     [JsonIgnore]
@@ -87,16 +89,7 @@ public sealed record S3Destination
             var kms = JsonMembers.Object(encryption, "KMSEncryptionConfig");
             d = d with { KmsKeyArn = kms is { } k ? JsonMembers.String(k, "AWSKMSKeyARN") ?? throw FirehoseErrors.Invalid("KMSEncryptionConfig.AWSKMSKeyARN is required.") : null };
         }
-        if (JsonMembers.Object(config, "CloudWatchLoggingOptions") is { } logging)
-        {
-            JsonMembers.OnlyKnown(logging, "CloudWatchLoggingOptions", new HashSet<string> { "Enabled", "LogGroupName", "LogStreamName" });
-            d = d with
-            {
-                LoggingEnabled = JsonMembers.Boolean(logging, "Enabled") ?? false,
-                LogGroupName = JsonMembers.String(logging, "LogGroupName"),
-                LogStreamName = JsonMembers.String(logging, "LogStreamName"),
-            };
-        }
+        d = d.WithLogging(config);
         if (!extended)
             return d;
 
@@ -108,12 +101,7 @@ public sealed record S3Destination
         }
         if (JsonMembers.String(config, "CustomTimeZone") is { Length: > 0 } zone && zone != "UTC")
             throw FirehoseErrors.Invalid($"CustomTimeZone {zone} is not supported by this deployment; keys are formatted in UTC.");
-        if (JsonMembers.String(config, "S3BackupMode") is { } backup && backup != "Disabled")
-            throw FirehoseErrors.Invalid(backup == "Enabled"
-                ? "S3BackupMode Enabled is not supported by this deployment yet."
-                : $"S3BackupMode must be Disabled or Enabled, got '{backup}'.");
-        if (JsonMembers.Object(config, "S3BackupConfiguration") is not null)
-            throw FirehoseErrors.Invalid("S3BackupConfiguration is not supported by this deployment yet.");
+        RefuseBackup(config);
         foreach (var feature in (string[])["ProcessingConfiguration", "DataFormatConversionConfiguration", "DynamicPartitioningConfiguration"])
         {
             if (JsonMembers.Object(config, feature) is { } f && JsonMembers.Boolean(f, "Enabled") == true)
@@ -138,6 +126,31 @@ public sealed record S3Destination
     }
 
     private static string? Blank(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    /// <summary>Applies a CloudWatchLoggingOptions member of <paramref name="config"/>, when there is one.</summary>
+    internal S3Destination WithLogging(JsonElement config)
+    {
+        if (JsonMembers.Object(config, "CloudWatchLoggingOptions") is not { } logging)
+            return this;
+        JsonMembers.OnlyKnown(logging, "CloudWatchLoggingOptions", new HashSet<string> { "Enabled", "LogGroupName", "LogStreamName" });
+        return this with
+        {
+            LoggingEnabled = JsonMembers.Boolean(logging, "Enabled") ?? false,
+            LogGroupName = JsonMembers.String(logging, "LogGroupName"),
+            LogStreamName = JsonMembers.String(logging, "LogStreamName"),
+        };
+    }
+
+    /// <summary>Source-record backup is not delivered yet: only S3BackupMode Disabled is accepted.</summary>
+    internal static void RefuseBackup(JsonElement config)
+    {
+        if (JsonMembers.String(config, "S3BackupMode") is { } backup && backup != "Disabled")
+            throw FirehoseErrors.Invalid(backup == "Enabled"
+                ? "S3BackupMode Enabled is not supported by this deployment yet."
+                : $"S3BackupMode must be Disabled or Enabled, got '{backup}'.");
+        if (JsonMembers.Object(config, "S3BackupConfiguration") is not null)
+            throw FirehoseErrors.Invalid("S3BackupConfiguration is not supported by this deployment yet.");
+    }
 
     /// <summary>Writes the S3DestinationDescription (or ExtendedS3DestinationDescription) members.</summary>
     public void Describe(WireWriter w, bool extended)

@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace Runnel.Firehose.Delivery;
+
+/// <summary>
+/// Delivery stream metrics under the names CloudWatch gives them (namespace AWS/Firehose), in the <c>Runnel.Firehose</c>
+/// meter, tagged with <c>delivery_stream</c> (CloudWatch's DeliveryStreamName dimension). Prometheus shows a dot as an
+/// underscore and counters with <c>_total</c>: <c>DeliveryToS3_Records_total</c>. Like the stream metrics, the counters
+/// are observable cells read at collection. The factory owns the meter; disposing this only silences its instruments.
+/// </summary>
+public sealed class FirehoseMetrics : IDisposable
+{
+    public const string MeterName = "Runnel.Firehose";
+
+    private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private volatile bool _disposed;
+
+    public FirehoseMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        meter.CreateObservableCounter("IncomingRecords", () => Observe(static s => s.IncomingRecords), "{record}", "Records accepted by PutRecord and PutRecordBatch.");
+        meter.CreateObservableCounter("IncomingBytes", () => Observe(static s => s.IncomingBytes), "By", "Bytes of data accepted by PutRecord and PutRecordBatch.");
+        meter.CreateObservableCounter("IncomingPutRequests", () => Observe(static s => s.IncomingPutRequests), "{call}", "PutRecord and PutRecordBatch calls that stored their records.");
+        meter.CreateObservableCounter("DeliveryToS3.Records", () => Observe(static s => s.DeliveredRecords), "{record}", "Records written to the destination bucket.");
+        meter.CreateObservableCounter("DeliveryToS3.Bytes", () => Observe(static s => s.DeliveredBytes), "By", "Bytes of objects written to the destination bucket (after compression).");
+        // CloudWatch averages a 0/1 per put into a ratio; as counters, Success / (Success + Failures) is that ratio.
+        meter.CreateObservableCounter("DeliveryToS3.Success", () => Observe(static s => s.PutSuccesses), "{call}", "Object writes the store accepted.");
+        meter.CreateObservableCounter("DeliveryToS3.Failures", () => Observe(static s => s.PutFailures), "{call}", "Object writes that failed and are retried.");
+        meter.CreateObservableGauge("DeliveryToS3.DataFreshness", () => Observe(static s => Volatile.Read(ref s.FreshnessSeconds)), "s",
+            "Age of the oldest record of the last object written: arrival in Firehose to delivery.");
+    }
+
+    public void RecordsIn(string deliveryStream, long records, long bytes)
+    {
+        var series = SeriesOf(deliveryStream);
+        Interlocked.Add(ref series.IncomingRecords, records);
+        Interlocked.Add(ref series.IncomingBytes, bytes);
+        Interlocked.Increment(ref series.IncomingPutRequests);
+    }
+
+    public void Delivered(string deliveryStream, long records, long bytes, long oldestArrivalUnixMs, long nowUnixMs)
+    {
+        var series = SeriesOf(deliveryStream);
+        Interlocked.Add(ref series.DeliveredRecords, records);
+        Interlocked.Add(ref series.DeliveredBytes, bytes);
+        Interlocked.Increment(ref series.PutSuccesses);
+        Volatile.Write(ref series.FreshnessSeconds, Math.Max(0, nowUnixMs - oldestArrivalUnixMs) / 1000);
+    }
+
+    public void DeliveryFailed(string deliveryStream) => Interlocked.Increment(ref SeriesOf(deliveryStream).PutFailures);
+
+    public void Dispose() => _disposed = true;
+
+    private Series SeriesOf(string deliveryStream) => _series.GetOrAdd(deliveryStream, static n => new Series(n));
+
+    private IEnumerable<Measurement<long>> Observe(Func<Series, long> value) =>
+        _disposed ? [] : _series.Values.Select(s => new Measurement<long>(value(s), s.Tag));
+
+    private sealed class Series(string deliveryStream)
+    {
+        public readonly KeyValuePair<string, object?> Tag = new("delivery_stream", deliveryStream);
+        public long IncomingRecords;
+        public long IncomingBytes;
+        public long IncomingPutRequests;
+        public long DeliveredRecords;
+        public long DeliveredBytes;
+        public long PutSuccesses;
+        public long PutFailures;
+        public long FreshnessSeconds;
+    }
+}
