@@ -38,14 +38,30 @@ public sealed class ChartValuesTests
         Assert.False(Evaluate("ingest", v => v["capacity"]!["quietPeriod"] = "30 minutes").IsValid);
     }
 
+    [Fact]
+    public void Tls_on_the_public_port_needs_a_certificate_secret_and_names_known_charts()
+    {
+        static JsonObject Tls(JsonObject values) => values["global"]!["tls"]!.AsObject();
+        Assert.False(Tls(Values("runnel"))["enabled"]!.GetValue<bool>());
+        Assert.True(Evaluate("runnel", v => { Tls(v)["enabled"] = true; Tls(v)["existingSecret"] = "runnel-tls"; }).IsValid);
+        Assert.False(Evaluate("runnel", v => Tls(v)["enabled"] = true).IsValid);
+        Assert.False(Evaluate("runnel", v => { Tls(v)["enabled"] = true; Tls(v)["existingSecret"] = "runnel-tls"; Tls(v)["services"] = new JsonArray("gateway"); }).IsValid);
+        Assert.False(Evaluate("runnel", v => Tls(v)["certificatePath"] = "/tls.crt").IsValid);
+    }
+
+    private static JsonObject Values(string chart)
+    {
+        var yaml = new YamlStream();
+        using (var reader = new StreamReader(Path.Combine(ChartsFolder, chart, "values.yaml")))
+            yaml.Load(reader);
+        return (JsonObject)ToJson(yaml.Documents[0].RootNode)!;
+    }
+
     private static EvaluationResults Evaluate(string chart, Action<JsonObject> change)
     {
         var folder = Path.Combine(ChartsFolder, chart);
         var schema = JsonSchema.FromText(File.ReadAllText(Path.Combine(folder, "values.schema.json")));
-        var yaml = new YamlStream();
-        using (var reader = new StreamReader(Path.Combine(folder, "values.yaml")))
-            yaml.Load(reader);
-        var values = (JsonObject)ToJson(yaml.Documents[0].RootNode)!;
+        var values = Values(chart);
         change(values);
         using var document = JsonDocument.Parse(values.ToJsonString());
         return schema.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });

@@ -102,8 +102,10 @@ spec:
       port: {{ .Values.service.port | default .Values.containerPort }}
       targetPort: http
       protocol: TCP
-      {{- with .Values.service.appProtocol }}
-      appProtocol: {{ . }}
+      {{- if include "runnel-common.tlsEnabled" . }}
+      appProtocol: https
+      {{- else if .Values.service.appProtocol }}
+      appProtocol: {{ .Values.service.appProtocol }}
       {{- end }}
 {{- end -}}
 
