@@ -39,6 +39,29 @@ public sealed class ChartValuesTests
     }
 
     [Fact]
+    public void Every_service_has_an_internal_port_that_only_this_releases_pods_reach()
+    {
+        foreach (var chart in new[] { "ingest", "shardstore", "fanout", "firehose", "analytics" })
+        {
+            var yaml = new YamlStream();
+            using (var reader = new StreamReader(Path.Combine(ChartsFolder, chart, "values.yaml")))
+                yaml.Load(reader);
+            var values = (YamlMappingNode)yaml.Documents[0].RootNode;
+            var publicPort = ((YamlScalarNode)values["containerPort"]).Value;
+            var internalPort = ((YamlScalarNode)values["internalPort"]).Value;
+            Assert.NotEqual(publicPort, internalPort);
+        }
+        Assert.False(Evaluate("shardstore", v => v.Remove("internalPort")).IsValid);
+        var workloads = File.ReadAllText(Path.Combine(ChartsFolder, "runnel-common", "templates", "_workloads.tpl"));
+        var policy = workloads[workloads.IndexOf("define \"runnel-common.networkPolicy\"", StringComparison.Ordinal)..];
+        // The first ingress rule, before the allowExternal switch, admits this release's pods on the internal port.
+        var rule = policy[policy.IndexOf("ingress:", StringComparison.Ordinal)..policy.IndexOf("allowExternal", StringComparison.Ordinal)];
+        Assert.Contains("app.kubernetes.io/instance: {{ .Release.Name }}", rule);
+        Assert.Contains("- port: internal", rule);
+        Assert.Contains("Runnel__Internal__Token", File.ReadAllText(Path.Combine(ChartsFolder, "runnel-common", "templates", "_env.tpl")));
+    }
+
+    [Fact]
     public void Tls_on_the_public_port_needs_a_certificate_secret_and_names_known_charts()
     {
         static JsonObject Tls(JsonObject values) => values["global"]!["tls"]!.AsObject();

@@ -50,6 +50,8 @@ else empty.
 - name: ASPNETCORE_URLS
   value: {{ printf "http://+:%v" .Values.containerPort | quote }}
 {{- end }}
+- name: Runnel__Internal__Urls
+  value: {{ printf "http://+:%v" .Values.internalPort | quote }}
 - name: Runnel__Region
   value: {{ $g.region | default "us-east-1" | quote }}
 - name: Runnel__AccountId
@@ -66,6 +68,8 @@ else empty.
 {{- include "runnel-common.secretEnv" (list "Security__BootstrapAccessKeyId" (dict "existingSecret" $security.existingSecret "key" $security.bootstrapAccessKeyIdKey)) }}
 {{- include "runnel-common.secretEnv" (list "Security__BootstrapSecretAccessKey" (dict "existingSecret" $security.existingSecret "key" $security.bootstrapSecretAccessKeyKey)) }}
 {{- end }}
+{{- /* Every service refuses to start without the internal token, so the Secret must hold it. */}}
+{{- include "runnel-common.secretEnv" (list "Runnel__Internal__Token" (dict "existingSecret" ($security.existingSecret | required "global.security.existingSecret must name the Secret with the internal token") "key" ($security.internalTokenKey | default "internal-token"))) }}
 {{- with $g.redis }}
 {{- if .address }}
 - name: ConnectionStrings__Redis

@@ -31,6 +31,9 @@ containers:
       - name: http
         containerPort: {{ .Values.containerPort }}
         protocol: TCP
+      - name: internal
+        containerPort: {{ .Values.internalPort }}
+        protocol: TCP
     env:
       {{- include "runnel-common.env" . | nindent 6 }}
     startupProbe:
