@@ -13,13 +13,29 @@ namespace Runnel.Hardening.Tests;
 /// </summary>
 public sealed class HardeningFixture : IAsyncLifetime
 {
-    private readonly TempDirectory _data = new("runnel-hardening");
+    private readonly TempDirectory? _data;
+    private readonly string _dataPath;
+    private readonly string[] _extraArguments;
     private StartedStandalone? _host;
+
+    public HardeningFixture()
+    {
+        _data = new TempDirectory("runnel-hardening");
+        _dataPath = _data.Path;
+        _extraArguments = [];
+    }
+
+    /// <summary>A Standalone of a test's own, on a data folder the test provides, with settings added.</summary>
+    internal HardeningFixture(string dataDirectory, params string[] arguments)
+    {
+        _dataPath = dataDirectory;
+        _extraArguments = arguments;
+    }
 
     public Uri Address { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public IServiceProvider Services => _host!.Services;
-    public string DataDirectory => _data.Path;
+    public string DataDirectory => _dataPath;
 
     /// <summary>Where event source mappings of these tests may deliver: nothing listens on port 1.</summary>
     public const string UnreachableFunction = "http://127.0.0.1:1/fn";
@@ -36,7 +52,7 @@ public sealed class HardeningFixture : IAsyncLifetime
         _host = await StartedStandalone.StartAsync(
         [
             "--urls=http://127.0.0.1:0",
-            $"--Runnel:DataDirectory={_data.Path}",
+            $"--Runnel:DataDirectory={_dataPath}",
             "--Logging:LogLevel:Default=Warning",
             // Short enough for a test to see a silent socket closed, long enough for any client on a busy machine.
             "--Connections:RequestHeadersTimeout=00:00:05",
@@ -44,6 +60,7 @@ public sealed class HardeningFixture : IAsyncLifetime
             "--Throttling:Shard:GetRecordsPerSecond=100000",
             "--FanOut:Mappings:AllowedHosts:0=127.0.0.1",
             .. controlPlane.Select(op => $"--Throttling:ControlPlane:{op}:PerSecond=0"),
+            .. _extraArguments,
         ]);
         Address = _host.Address;
         Http = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
@@ -54,7 +71,7 @@ public sealed class HardeningFixture : IAsyncLifetime
         Http?.Dispose();
         if (_host is not null)
             await _host.DisposeAsync();
-        _data.Dispose();
+        _data?.Dispose();
     }
 
     public static string NewStreamName(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(40, prefix.Length + 33)];

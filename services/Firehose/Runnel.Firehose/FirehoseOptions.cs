@@ -41,4 +41,10 @@ public sealed class FirehoseOptions
     /// </summary>
     [Range(10, 10_000)]
     public int PollMilliseconds { get; set; } = 250;
+
+    /// <summary>
+    /// Hosts HTTP endpoint destinations may name (<c>*.example.com</c> covers subdomains). Empty: any host that resolves
+    /// to public addresses only; loopback, private and link-local addresses are refused unless their host is listed.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
 }

@@ -39,6 +39,7 @@ internal sealed class LogWriter : IAsyncDisposable
     private readonly Action<ShardLog> _onDeleted;
     private CommitJournal? _journal;
     private Retirement? _retiring;
+    private readonly DiskSpaceGuard _space;
     private Exception? _fault;
     private volatile bool _abandoned;
 
@@ -48,6 +49,7 @@ internal sealed class LogWriter : IAsyncDisposable
         _logger = logger;
         _onDeleted = onDeleted;
         _journal = journal;
+        _space = new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes);
         _queue = Channel.CreateBounded<WriterOp>(new BoundedChannelOptions(options.MaxQueuedAppends)
         {
             SingleReader = true,
@@ -60,6 +62,9 @@ internal sealed class LogWriter : IAsyncDisposable
 
     public Exception? Fault => Volatile.Read(ref _fault);
 
+    /// <summary>True while appends are refused because the data directory's file system is nearly full.</summary>
+    public bool LowOnSpace => _space.Low;
+
     public async Task<AppendResult> AppendAsync(ShardLog log, long epoch, IReadOnlyList<AppendRecord> records, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
@@ -70,7 +75,9 @@ internal sealed class LogWriter : IAsyncDisposable
 
     public async Task<object?> ControlAsync(ControlKind kind, ShardLog? log, long epoch, CancellationToken cancellationToken)
     {
-        ThrowIfFaulted();
+        // A delete still runs on a faulted store: it is how an operator frees a full disk, and it needs no space.
+        if (kind != ControlKind.Delete)
+            ThrowIfFaulted();
         var op = new ControlOp(kind, log, epoch);
         await _queue.Writer.WriteAsync(op, cancellationToken).ConfigureAwait(false);
         return await op.Completion.Task.ConfigureAwait(false);
@@ -115,7 +122,10 @@ internal sealed class LogWriter : IAsyncDisposable
             {
                 if (Fault is { } fault)
                 {
-                    op.Fail(new IOException("The shard store stopped after a write failure; reopen it to recover.", fault));
+                    if (op is ControlOp { Kind: ControlKind.Delete } delete)
+                        RunControl(delete);
+                    else
+                        op.Fail(new IOException("The shard store stopped after a write failure; reopen it to recover.", fault));
                     continue;
                 }
                 if (op is AppendOp append)
@@ -179,6 +189,15 @@ internal sealed class LogWriter : IAsyncDisposable
         if (metadata.SealedAtOrdinal.HasValue)
         {
             op.Fail(new ShardSealedException(log.Shard));
+            return 0;
+        }
+        long bytes = 0;
+        foreach (var record in op.Records)
+            bytes += LogFormat.FrameSize(Encoding.UTF8.GetByteCount(record.PartitionKey), record.Data.Length);
+        if (!_space.Admits(bytes))
+        {
+            op.Fail(new StorageFullException(
+                $"The shard store's disk has less than {_options.MinFreeDiskBytes / (1024 * 1024)} MiB free; appends resume once space is freed."));
             return 0;
         }
         try
@@ -516,7 +535,9 @@ internal sealed class LogWriter : IAsyncDisposable
                     log.ReleaseAll();
                     ShardTrash.Discard(_options.DataDirectory, log.Directory, _logger);
                     // A shard created again under the same reference must not receive this one's journaled frames.
-                    if (_journal is not null && (_journal.Holds(log.Shard) || _retiring is not null))
+                    // A faulted store writes no journal (and creates no shard) until it is reopened, whose recovery
+                    // skips the frames of shards deleted since.
+                    if (Fault is null && _journal is not null && (_journal.Holds(log.Shard) || _retiring is not null))
                         RotateJournal(wait: true);
                     op.Completion.TrySetResult(null);
                     log.Changed.Pulse();

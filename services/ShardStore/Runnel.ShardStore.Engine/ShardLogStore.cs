@@ -49,10 +49,16 @@ public sealed class ShardLogStore : IShardStore, IShardTail, IAsyncDisposable
     /// <summary>Non-null once a write failed; the store then refuses writes until it is reopened.</summary>
     public Exception? Fault => _writer.Fault;
 
+    /// <summary>True while appends are refused because the data directory's file system is nearly full.</summary>
+    public bool LowOnSpace => _writer.LowOnSpace;
+
     public Task OpenShardAsync(ShardRef shard, long epoch, ShardSettings settings, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
+        // A faulted store creates no shard: its journal may still hold frames of a deleted shard of the same reference.
+        if (_writer.Fault is { } fault)
+            throw new IOException("The shard store stopped after a write failure; reopen it to recover.", fault);
         var retentionMs = (long)settings.Retention.TotalMilliseconds;
         ShardLog? log;
         lock (_loadLock)

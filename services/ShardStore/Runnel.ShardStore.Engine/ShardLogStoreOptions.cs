@@ -69,5 +69,13 @@ public sealed record ShardLogStoreOptions
     /// <summary>Appends queued beyond this many wait (back-pressure) instead of growing memory without bound.</summary>
     public int MaxQueuedAppends { get; init; } = 4096;
 
+    /// <summary>
+    /// Appends are refused (<see cref="StorageFullException"/>) while less than this would stay free on the data
+    /// directory's file system, and accepted again once it is back. 256 MiB leaves room for what still writes on a
+    /// full disk: checkpoint, index and metadata files, the journal's 1 MiB zero-fill steps, and a metadata database
+    /// (Standalone's SQLite) on the same disk. Zero turns the check off.
+    /// </summary>
+    public long MinFreeDiskBytes { get; init; } = 256L * 1024 * 1024;
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

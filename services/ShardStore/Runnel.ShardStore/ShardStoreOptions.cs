@@ -40,6 +40,10 @@ public sealed class ShardStoreOptions
     [Range(1024 * 1024, long.MaxValue)]
     public long JournalRotateBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>Appends are refused (retryable) while less than this stays free on the data directory's disk; 0 turns it off.</summary>
+    [Range(0, long.MaxValue)]
+    public long MinFreeDiskBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>How often the node refreshes its <c>store_nodes</c> heartbeat; placement treats a node as dead after 15 s.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -59,6 +63,7 @@ public sealed class ShardStoreOptions
         JournalMaxCommitBytes = JournalMaxCommitBytes,
         JournalRotateBytes = JournalRotateBytes,
         RetentionCheckInterval = RetentionCheckInterval,
+        MinFreeDiskBytes = MinFreeDiskBytes,
         TimeProvider = time,
     };
 }

@@ -25,6 +25,7 @@ public sealed partial class DeliveryStreamApi(
     BackingStreams backing,
     DeliveryLeases leases,
     DeliverySignal signal,
+    HttpEndpointSender sender,
     IOptions<FirehoseOptions> options,
     TimeProvider time)
 {
@@ -107,18 +108,29 @@ public sealed partial class DeliveryStreamApi(
             throw FirehoseErrors.Invalid(type == "MSKAsSource" || type == "DatabaseAsSource"
                 ? $"DeliveryStreamType {type} is not supported by this deployment."
                 : $"DeliveryStreamType must be DirectPut or KinesisStreamAsSource, got '{type}'.");
-        foreach (var member in CreateMembers.Where(m => m.EndsWith("Configuration", StringComparison.Ordinal) && m is not ("S3DestinationConfiguration" or "ExtendedS3DestinationConfiguration" or "KinesisStreamSourceConfiguration")))
+        foreach (var member in CreateMembers.Where(m => m.EndsWith("Configuration", StringComparison.Ordinal) && m is not ("S3DestinationConfiguration" or "ExtendedS3DestinationConfiguration" or "KinesisStreamSourceConfiguration" or "HttpEndpointDestinationConfiguration")))
         {
             if (input.TryGetProperty(member, out var v) && v.ValueKind != JsonValueKind.Null)
-                throw FirehoseErrors.Invalid($"{member} is not supported by this deployment; use ExtendedS3DestinationConfiguration.");
+                throw FirehoseErrors.Invalid($"{member} is not supported by this deployment; use ExtendedS3DestinationConfiguration or HttpEndpointDestinationConfiguration.");
         }
         var extended = JsonMembers.Object(input, "ExtendedS3DestinationConfiguration");
         var plain = JsonMembers.Object(input, "S3DestinationConfiguration");
-        if ((extended is null) == (plain is null))
-            throw FirehoseErrors.Invalid("Exactly one destination configuration is required (ExtendedS3DestinationConfiguration or S3DestinationConfiguration).");
-        var destination = extended is { } e
-            ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationConfiguration", null)
-            : S3Destination.Read(plain!.Value, extended: false, "S3DestinationConfiguration", null);
+        var httpConfig = JsonMembers.Object(input, "HttpEndpointDestinationConfiguration");
+        if ((extended is null ? 0 : 1) + (plain is null ? 0 : 1) + (httpConfig is null ? 0 : 1) != 1)
+            throw FirehoseErrors.Invalid("Exactly one destination configuration is required (ExtendedS3DestinationConfiguration, S3DestinationConfiguration or HttpEndpointDestinationConfiguration).");
+        string destinationJson;
+        if (httpConfig is { } h)
+        {
+            var http = HttpEndpointDestination.Read(h, "HttpEndpointDestinationConfiguration", null);
+            await RefuseUnallowedAsync(http, ct).ConfigureAwait(false);
+            destinationJson = http.ToJson();
+        }
+        else
+        {
+            destinationJson = (extended is { } e
+                ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationConfiguration", null)
+                : S3Destination.Read(plain!.Value, extended: false, "S3DestinationConfiguration", null)).ToJson();
+        }
         var tags = ReadTags(input);
         if (tags.Count > MaxTags)
             throw new KinesisException(FirehoseErrors.LimitExceeded, $"A delivery stream can have at most {MaxTags} tags.");
@@ -167,7 +179,7 @@ public sealed partial class DeliveryStreamApi(
             SourceStreamArn = sourceArn,
             SourceRoleArn = sourceRole,
             SourceStreamId = sourceStream?.Id ?? 0,
-            DestinationConfig = destination.ToJson(),
+            DestinationConfig = destinationJson,
             EncryptionStatus = encryption is null ? "DISABLED" : "ENABLED",
             EncryptionKeyType = encryption?.Item1,
             EncryptionKeyArn = encryption?.Item2,
@@ -239,7 +251,8 @@ public sealed partial class DeliveryStreamApi(
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var d = await db.DeliveryStreams.AsNoTracking().FirstOrDefaultAsync(x => x.Name == name, ct).ConfigureAwait(false)
             ?? throw FirehoseErrors.NotFound(name, Options.AccountId);
-        var destination = S3Destination.FromJson(d.DestinationConfig);
+        var http = HttpEndpointDestination.FromStored(d.DestinationConfig);
+        var destination = http is null ? S3Destination.FromJson(d.DestinationConfig) : null;
         // One destination per delivery stream: a page after it is empty.
         var listed = after is null || string.CompareOrdinal(after, d.DestinationId) < 0;
         var arn = ArnOf(d.Name);
@@ -276,8 +289,19 @@ public sealed partial class DeliveryStreamApi(
             {
                 w.StartObject();
                 w.String("DestinationId", d.DestinationId);
+                if (http is not null)
+                {
+                    w.StartObject("HttpEndpointDestinationDescription");
+                    http.Describe(w);
+                    w.EndObject();
+                    w.EndObject();
+                    w.EndArray();
+                    w.Boolean("HasMoreDestinations", false);
+                    w.EndObject();
+                    return;
+                }
                 w.StartObject("S3DestinationDescription");
-                destination.Describe(w, extended: false);
+                destination!.Describe(w, extended: false);
                 w.EndObject();
                 if (destination.Extended)
                 {
@@ -325,6 +349,13 @@ public sealed partial class DeliveryStreamApi(
 
     // ---------------------------------------------------------------- UpdateDestination
 
+    /// <summary>An endpoint the operator's allow-list refuses is refused when configured, not only at delivery.</summary>
+    private async Task RefuseUnallowedAsync(HttpEndpointDestination http, CancellationToken ct)
+    {
+        if (await sender.Policy.RefusalAsync(new Uri(http.Url), ct).ConfigureAwait(false) is { } refusal)
+            throw FirehoseErrors.Invalid($"EndpointConfiguration.Url {http.Url} is not allowed: {refusal} (Firehose:AllowedHosts).");
+    }
+
     private async Task<Action<WireWriter>?> UpdateDestinationAsync(JsonElement input, CancellationToken ct)
     {
         JsonMembers.OnlyKnown(input, "UpdateDestinationInput", new HashSet<string>
@@ -338,9 +369,11 @@ public sealed partial class DeliveryStreamApi(
         var destinationId = JsonMembers.String(input, "DestinationId") ?? throw FirehoseErrors.Invalid("DestinationId is required.");
         var extended = JsonMembers.Object(input, "ExtendedS3DestinationUpdate");
         var plain = JsonMembers.Object(input, "S3DestinationUpdate");
-        if (extended is null && plain is null)
-            throw FirehoseErrors.Invalid("An S3DestinationUpdate or ExtendedS3DestinationUpdate is required; other destinations are not supported by this deployment.");
-        if (extended is not null && plain is not null)
+        var httpUpdate = JsonMembers.Object(input, "HttpEndpointDestinationUpdate");
+        var given = (extended is null ? 0 : 1) + (plain is null ? 0 : 1) + (httpUpdate is null ? 0 : 1);
+        if (given == 0)
+            throw FirehoseErrors.Invalid("An S3DestinationUpdate, ExtendedS3DestinationUpdate or HttpEndpointDestinationUpdate is required; other destinations are not supported by this deployment.");
+        if (given > 1)
             throw FirehoseErrors.Invalid("Only one destination update may be given.");
 
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
@@ -352,11 +385,26 @@ public sealed partial class DeliveryStreamApi(
             throw FirehoseErrors.Invalid($"Destination Id {destinationId} not found for firehose {name}.");
         if (d.Status != DeliveryStreamStatuses.Active)
             throw new KinesisException(FirehoseErrors.ResourceInUse, $"Firehose {name} is not ACTIVE, instead in state {d.Status}.");
-        var current = S3Destination.FromJson(d.DestinationConfig);
-        var updated = extended is { } e
-            ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationUpdate", current)
-            : S3Destination.Read(plain!.Value, extended: current.Extended, "S3DestinationUpdate", current);
-        d.DestinationConfig = updated.ToJson();
+        var currentHttp = HttpEndpointDestination.FromStored(d.DestinationConfig);
+        // A destination keeps its kind: changing an S3 destination into an HTTP endpoint (or back) is a new delivery stream.
+        if ((currentHttp is null) != (httpUpdate is null))
+            throw FirehoseErrors.Invalid(currentHttp is null
+                ? $"Firehose {name} delivers to S3; HttpEndpointDestinationUpdate does not apply."
+                : $"Firehose {name} delivers to an HTTP endpoint; use HttpEndpointDestinationUpdate.");
+        if (currentHttp is not null)
+        {
+            var updatedHttp = HttpEndpointDestination.Read(httpUpdate!.Value, "HttpEndpointDestinationUpdate", currentHttp);
+            await RefuseUnallowedAsync(updatedHttp, ct).ConfigureAwait(false);
+            d.DestinationConfig = updatedHttp.ToJson();
+        }
+        else
+        {
+            var current = S3Destination.FromJson(d.DestinationConfig);
+            var updated = extended is { } e
+                ? S3Destination.Read(e, extended: true, "ExtendedS3DestinationUpdate", current)
+                : S3Destination.Read(plain!.Value, extended: current.Extended, "S3DestinationUpdate", current);
+            d.DestinationConfig = updated.ToJson();
+        }
         d.VersionId++;
         d.LastUpdatedAt = time.GetUtcNow();
         try

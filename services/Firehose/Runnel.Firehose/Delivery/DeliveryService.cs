@@ -22,6 +22,7 @@ public sealed class DeliveryService(
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     IObjectStore objects,
+    HttpEndpointSender sender,
     DeliveryLeases leases,
     DeliverySignal signal,
     IOptions<FirehoseOptions> options,
@@ -134,7 +135,8 @@ public sealed class DeliveryService(
         if (!await lease.TakeAsync(row.LeaseCounter, ct).ConfigureAwait(false))
             return;
         var checkpoint = await lease.ReadCheckpointAsync(ct).ConfigureAwait(false);
-        var context = new ShardDeliveryContext(d, S3Destination.FromJson(d.DestinationConfig), lease, checkpoint);
+        var http = HttpEndpointDestination.FromStored(d.DestinationConfig);
+        var context = new ShardDeliveryContext(d, http?.Backup ?? S3Destination.FromJson(d.DestinationConfig), http, lease, checkpoint);
         var stop = new CancellationTokenSource();
         _logger.LogInformation("Firehose {Name} took shard {Shard} from {Checkpoint}", d.Name, row.ShardIndex, checkpoint ?? "its start");
         _running[(d.Id, row.ShardIndex)] = new Running(stop, RunAsync(context, stop), d.VersionId);
@@ -147,7 +149,7 @@ public sealed class DeliveryService(
         var lease = context.Lease;
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewal = RenewAsync(lease, stop, renewing.Token);
-        var delivery = new ShardDelivery(context, dbFactory, locator, objects, _options, time, loggers.CreateLogger<ShardDelivery>());
+        var delivery = new ShardDelivery(context, dbFactory, locator, objects, sender, _options, time, loggers.CreateLogger<ShardDelivery>());
         try
         {
             await delivery.RunAsync(ct).ConfigureAwait(false);

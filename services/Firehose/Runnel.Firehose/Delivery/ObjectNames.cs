@@ -19,22 +19,34 @@ public static class ObjectNames
 {
     private const string Alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
 
-    public static string Key(string deliveryStreamName, long destinationVersion, S3Destination destination, ObjectSource source)
+    /// <summary>
+    /// The key of an object of records, or with <paramref name="errorOutputType"/> of an object of failed records: under
+    /// ErrorOutputPrefix, or when that is unset under <c>&lt;Prefix&gt;&lt;error-output-type&gt;/yyyy/MM/dd/HH/</c>.
+    /// </summary>
+    public static string Key(string deliveryStreamName, long destinationVersion, S3Destination destination, ObjectSource source, string? errorOutputType = null)
     {
         var oldest = DateTimeOffset.FromUnixTimeMilliseconds(source.OldestArrivalUnixMs);
-        var stream = new HashStream(source);
+        var stream = new HashStream(source, errorOutputType is null ? 0 : 1 << 16);
         var id = stream.Next();
-        var prefix = PrefixTemplate.Parse(destination.Prefix ?? "", "Prefix").Evaluate(oldest, () => stream.NextString(PrefixTemplate.RandomStringLength));
+        var template = errorOutputType is null
+            ? PrefixTemplate.Parse(destination.Prefix ?? "", "Prefix")
+            : destination.ErrorOutputPrefix is { } errorPrefix
+                ? PrefixTemplate.Parse(errorPrefix, "ErrorOutputPrefix")
+                : PrefixTemplate.Parse((destination.Prefix ?? "") + "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/", "ErrorOutputPrefix");
+        var prefix = template.Evaluate(oldest, () => stream.NextString(PrefixTemplate.RandomStringLength), errorOutputType);
         var extension = destination.FileExtension ?? Compressions.Extension(destination.CompressionFormat);
         var name = string.Create(CultureInfo.InvariantCulture,
             $"{deliveryStreamName}-{destinationVersion}-{oldest.UtcDateTime:yyyy-MM-dd-HH-mm-ss}-{new Guid(id[..16], bigEndian: true)}{extension}");
         return prefix + name;
     }
 
-    /// <summary>SHA-256 of (delivery stream, shard, first, last, counter) for counter = 0, 1, 2, ...</summary>
-    private sealed class HashStream(ObjectSource source)
+    /// <summary>The X-Amz-Firehose-Request-Id of the batch of these source positions: the same on every resend.</summary>
+    public static string RequestId(ObjectSource source) => new Guid(new HashStream(source, 2 << 16).Next()[..16], bigEndian: true).ToString();
+
+    /// <summary>SHA-256 of (delivery stream, shard, first, last, counter) for counter = start, start + 1, ...</summary>
+    private sealed class HashStream(ObjectSource source, int start)
     {
-        private int _counter;
+        private int _counter = start;
 
         public byte[] Next()
         {

@@ -10,7 +10,11 @@ using Runnel.ShardStore.Client;
 namespace Runnel.Firehose.Delivery;
 
 /// <summary>What one shard's delivery needs: the delivery stream as read at the take, and the held lease.</summary>
-public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, ShardLease Lease, string? Checkpoint);
+/// <summary>
+/// What one shard's delivery needs: the delivery stream as read at the take, where it delivers (an S3 destination, or an
+/// HTTP endpoint with its S3 backup as <paramref name="Destination"/>), and the held lease.
+/// </summary>
+public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, HttpEndpointDestination? Http, ShardLease Lease, string? Checkpoint);
 
 /// <summary>
 /// Delivers one source shard of one delivery stream to S3 while its lease is held. Records are buffered in shard order
@@ -31,6 +35,7 @@ public sealed class ShardDelivery(
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     IObjectStore objects,
+    HttpEndpointSender sender,
     FirehoseOptions options,
     TimeProvider time,
     ILogger logger)
@@ -54,13 +59,13 @@ public sealed class ShardDelivery(
             logger.LogInformation("Firehose {Name}: rewriting the object of shard {Shard} records {First}..{Last} recorded before a restart", _d.Name, _shardIndex, first, last);
             var replay = await ReadRangeAsync(first, last, ct).ConfigureAwait(false);
             if (replay.Count > 0)
-                await WriteAsync(replay, first, last, ct).ConfigureAwait(false);
+                await DeliverAsync(replay, first, last, ct).ConfigureAwait(false);
             await context.Lease.CheckpointAsync(DeliveryCheckpoint.Delivered(_shardIndex, last + 1), ct).ConfigureAwait(false);
             next = last + 1;
         }
 
-        var sizeLimit = (long)_destination.SizeInMBs * 1024 * 1024;
-        var interval = TimeSpan.FromSeconds(_destination.IntervalInSeconds);
+        var sizeLimit = (long)(context.Http?.SizeInMBs ?? _destination.SizeInMBs) * 1024 * 1024;
+        var interval = TimeSpan.FromSeconds(context.Http?.IntervalInSeconds ?? _destination.IntervalInSeconds);
         var buffer = new List<StoredRecord>();
         long buffered = 0;
         DateTimeOffset? started = null;
@@ -117,23 +122,71 @@ public sealed class ShardDelivery(
         using var finishing = new CancellationTokenSource();
         await using (ct.Register(() => finishing.CancelAfter(StopGrace)))
         {
-            await WriteAsync(buffer, first, last, finishing.Token).ConfigureAwait(false);
+            await DeliverAsync(buffer, first, last, finishing.Token).ConfigureAwait(false);
             await context.Lease.CheckpointAsync(DeliveryCheckpoint.Delivered(_shardIndex, last + 1), finishing.Token).ConfigureAwait(false);
         }
         buffer.Clear();
     }
 
-    /// <summary>Writes the object of records first..last, retrying with backoff (up to 30 s apart) until the store takes it.</summary>
-    private async Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, CancellationToken ct)
+    private Task DeliverAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, CancellationToken ct) =>
+        context.Http is { } http ? SendAsync(http, records, first, last, ct) : WriteAsync(records, first, last, errorOutputType: null, ct);
+
+    /// <summary>
+    /// POSTs records first..last to the HTTP endpoint, retrying with backoff and jitter until it is delivered or the
+    /// retry duration has passed since the first attempt; then they go to the backup bucket as failed records. The
+    /// request id is drawn from the source range, so a batch sent again after a restart carries the same id and an
+    /// endpoint can drop the copy (delivery to an endpoint is at least once).
+    /// </summary>
+    private async Task SendAsync(HttpEndpointDestination http, IReadOnlyList<StoredRecord> records, ulong first, ulong last, CancellationToken ct)
     {
-        var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs));
-        var content = Encode(records, _destination.CompressionFormat);
+        var source = new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs);
+        if (http.S3BackupMode == HttpEndpointDestination.AllData)
+            await WriteAsync(records, first, last, errorOutputType: null, ct).ConfigureAwait(false);
+        var requestId = ObjectNames.RequestId(source);
+        var started = time.GetUtcNow();
+        var deadline = started + TimeSpan.FromSeconds(http.RetryDurationInSeconds);
+        for (var attempt = 1; ; attempt++)
+        {
+            var outcome = await sender.SendAsync(http, requestId, records, ct).ConfigureAwait(false);
+            if (outcome.Delivered)
+                return;
+            var now = time.GetUtcNow();
+            if (now >= deadline)
+            {
+                logger.LogWarning("Firehose {Name}: {Url} refused request {RequestId} {Attempts} times ({Error}: {Message}); the records go to the backup bucket",
+                    _d.Name, http.Url, requestId, attempt, outcome.ErrorCode, outcome.ErrorMessage);
+                var failed = HttpEndpointSender.FailedRecords(records, _shardIndex, attempt, outcome, now.ToUnixTimeMilliseconds());
+                await PutAsync(ObjectNames.Key(_d.Name, _d.VersionId, http.Backup, source, HttpEndpointFailed), failed, "application/json", ct).ConfigureAwait(false);
+                return;
+            }
+            logger.LogInformation("Firehose {Name}: {Url} refused request {RequestId} ({Error}: {Message}); retrying", _d.Name, http.Url, requestId, outcome.ErrorCode, outcome.ErrorMessage);
+            await context.Lease.RenewAsync(ct).ConfigureAwait(false);
+            // 1 s doubling to 30 s, each wait between half and all of it so that replicas do not retry in step.
+            var backoff = TimeSpan.FromMilliseconds(Math.Min(30_000, 1000 * Math.Pow(2, Math.Min(attempt - 1, 5))) * (0.5 + Random.Shared.NextDouble() / 2));
+            var wait = deadline - now < backoff ? deadline - now : backoff;
+            await Task.Delay(wait, time, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The error output type of records an HTTP endpoint did not take.</summary>
+    public const string HttpEndpointFailed = "http-endpoint-failed";
+
+    /// <summary>Writes the object of records first..last to the S3 destination (or backup bucket).</summary>
+    private Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, string? errorOutputType, CancellationToken ct)
+    {
+        var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs), errorOutputType);
+        return PutAsync(key, Encode(records, _destination.CompressionFormat), ContentType(_destination.CompressionFormat), ct);
+    }
+
+    /// <summary>Puts an object into the destination's bucket, retrying with backoff (up to 30 s apart) until the store takes it.</summary>
+    private async Task PutAsync(string key, byte[] content, string contentType, CancellationToken ct)
+    {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await objects.PutAsync(_destination.Bucket, key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
-                logger.LogDebug("Firehose {Name} wrote {Key} ({Count} records of shard {Shard})", _d.Name, key, records.Count, _shardIndex);
+                await objects.PutAsync(_destination.Bucket, key, content, contentType, ct).ConfigureAwait(false);
+                logger.LogDebug("Firehose {Name} wrote {Key} of shard {Shard}", _d.Name, key, _shardIndex);
                 return;
             }
             catch (Exception e) when (!ct.IsCancellationRequested)

@@ -71,17 +71,8 @@ public sealed record S3Destination
             throw FirehoseErrors.Invalid($"{structure}: Prefix and ErrorOutputPrefix are at most 1024 characters.");
         PrefixTemplate.Validate(d.Prefix, d.ErrorOutputPrefix);
 
-        if (JsonMembers.Object(config, "BufferingHints") is { } hints)
-        {
-            JsonMembers.OnlyKnown(hints, "BufferingHints", new HashSet<string> { "SizeInMBs", "IntervalInSeconds" });
-            var size = JsonMembers.Integer(hints, "SizeInMBs") ?? d.SizeInMBs;
-            var interval = JsonMembers.Integer(hints, "IntervalInSeconds") ?? d.IntervalInSeconds;
-            if (size is < 1 or > 128)
-                throw FirehoseErrors.Invalid($"BufferingHints.SizeInMBs must be between 1 and 128, got {size}.");
-            if (interval is < 0 or > 900)
-                throw FirehoseErrors.Invalid($"BufferingHints.IntervalInSeconds must be between 0 and 900, got {interval}.");
-            d = d with { SizeInMBs = (int)size, IntervalInSeconds = (int)interval };
-        }
+        var (size, interval) = ReadBufferingHints(config, d.SizeInMBs, d.IntervalInSeconds, maxSizeInMBs: 128);
+        d = d with { SizeInMBs = size, IntervalInSeconds = interval };
         if (JsonMembers.String(config, "CompressionFormat") is { } compression)
         {
             if (!Compressions.All.Contains(compression))
@@ -129,6 +120,21 @@ public sealed record S3Destination
                 throw FirehoseErrors.Invalid($"{feature} is not supported by this deployment yet.");
         }
         return d;
+    }
+
+    /// <summary>A destination's BufferingHints over the current values: SizeInMBs 1..max, IntervalInSeconds 0-900.</summary>
+    internal static (int SizeInMBs, int IntervalInSeconds) ReadBufferingHints(JsonElement config, int size, int interval, int maxSizeInMBs)
+    {
+        if (JsonMembers.Object(config, "BufferingHints") is not { } hints)
+            return (size, interval);
+        JsonMembers.OnlyKnown(hints, "BufferingHints", new HashSet<string> { "SizeInMBs", "IntervalInSeconds" });
+        var newSize = JsonMembers.Integer(hints, "SizeInMBs") ?? size;
+        var newInterval = JsonMembers.Integer(hints, "IntervalInSeconds") ?? interval;
+        if (newSize < 1 || newSize > maxSizeInMBs)
+            throw FirehoseErrors.Invalid($"BufferingHints.SizeInMBs must be between 1 and {maxSizeInMBs}, got {newSize}.");
+        if (newInterval is < 0 or > 900)
+            throw FirehoseErrors.Invalid($"BufferingHints.IntervalInSeconds must be between 0 and 900, got {newInterval}.");
+        return ((int)newSize, (int)newInterval);
     }
 
     private static string? Blank(string? s) => string.IsNullOrEmpty(s) ? null : s;

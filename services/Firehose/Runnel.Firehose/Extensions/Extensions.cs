@@ -44,6 +44,7 @@ public static class Extensions
         services.AddSingleton<BackingStreams>();
         services.AddSingleton<DeliveryLeases>();
         services.AddSingleton<DeliverySignal>();
+        services.AddSingleton<HttpEndpointSender>();
         services.AddSingleton<DeliveryStreamApi>();
         services.AddAwsOperations<FirehoseOperations>();
         services.AddHostedService<DeliveryService>();

@@ -77,7 +77,7 @@ internal sealed partial class KinesisApi
             }
             else if (m.SequenceEqual("Tags"u8))
             {
-                if (r.ReadStartObject())
+                if (r.ReadStartMap())
                 {
                     q.Tags = new Dictionary<string, string>(StringComparer.Ordinal);
                     while (r.TryReadMapKey(out var key))
@@ -676,16 +676,15 @@ internal sealed partial class KinesisApi
         return true;
     }
 
-    private static void ValidateTags(Violations v, Dictionary<string, string>? tags, string path)
+    private static void ValidateTags(Violations v, Dictionary<string, string>? tags, string path, int minCount = 0)
     {
         if (tags is null)
             return;
-        if (tags.Count > MaxTagsPerStream)
-            v.Add(path, $"{{{tags.Count} entries}}", $"Member must have length less than or equal to {MaxTagsPerStream}");
+        v.MapLength(path, tags, minCount, MaxTagsPerStream);
         if (tags.Keys.Any(k => k.Length is < 1 or > 128))
-            v.Add(path, $"{{{string.Join(", ", tags.Keys)}}}", "Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
+            v.Add(path, Violations.MapText(tags), "Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
         if (tags.Values.Any(x => x.Length > 256))
-            v.Add(path, $"{{{tags.Count} entries}}", "Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 0]");
+            v.Add(path, Violations.MapText(tags), "Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 0]");
     }
 
     private static void CheckTagCharacters(IEnumerable<string> texts)
@@ -710,9 +709,7 @@ internal sealed partial class KinesisApi
         var v = new Violations();
         var name = byResource ? ResourceStreamName(v, q.ResourceArn) : StreamNameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("tags", q.Tags);
-        if (q.Tags is { Count: 0 })
-            v.Add("tags", "{}", "Member must have length greater than or equal to 1");
-        ValidateTags(v, q.Tags, "tags");
+        ValidateTags(v, q.Tags, "tags", minCount: 1);
         v.ThrowIfAny();
         CheckTagCharacters(q.Tags!.Keys.Concat(q.Tags.Values));
         var ct = call.Aborted;
@@ -756,9 +753,9 @@ internal sealed partial class KinesisApi
         var v = new Violations();
         var name = byResource ? ResourceStreamName(v, q.ResourceArn) : StreamNameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("tagKeys", q.TagKeys);
-        v.ListLength("tagKeys", q.TagKeys?.Count, 1, MaxTagsPerStream);
+        v.ListLength("tagKeys", q.TagKeys, 1, MaxTagsPerStream);
         if (q.TagKeys?.Any(k => k.Length is < 1 or > 128) == true)
-            v.Add("tagKeys", $"[{string.Join(", ", q.TagKeys)}]", "Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
+            v.Add("tagKeys", Violations.ListText(q.TagKeys), "Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
         v.ThrowIfAny();
         CheckTagCharacters(q.TagKeys!);
         var ct = call.Aborted;

@@ -404,7 +404,7 @@ internal sealed partial class KinesisApi
         r.ReadRequestEnd();
         var v = new Violations();
         v.NotNull("records", records);
-        v.ListLength("records", records?.Count, 1, MaxBatchRecords);
+        v.ListLength("records", records is null ? null : Violations.StructureTexts("PutRecordsRequestEntry", records.Count), 1, MaxBatchRecords);
         if (records is not null)
             for (var i = 0; i < records.Count; i++)
                 ValidateRecord(v, records[i], i);
@@ -469,6 +469,10 @@ internal sealed partial class KinesisApi
                 if (timestamp is not { } at)
                     throw KinesisException.InvalidArgument(
                         "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.");
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                if (at > now)
+                    throw KinesisException.InvalidArgument(
+                        $"The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {at}, currentTimestampInMillis: {now}");
                 ordinal = await WithOwnerAsync(route, shard, (s, r, c) => s.FindOrdinalAsync(r, at, c), call.Aborted);
                 break;
         }

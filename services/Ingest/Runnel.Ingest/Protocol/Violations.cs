@@ -80,16 +80,44 @@ internal sealed class Violations
             Add(path, shown, $"Member must have length less than or equal to {max}");
     }
 
-    public void ListLength(string path, int? count, int min, int max)
+    /// <summary>A list's length, with the list shown as AWS shows it: its members' texts in brackets.</summary>
+    public void ListLength(string path, IReadOnlyList<string>? items, int min, int max)
     {
-        if (count is not { } n)
+        if (items is null)
             return;
-        var shown = $"[{n} items]";
+        var n = items.Count;
+        if (n >= min && n <= max)
+            return;
+        var shown = ListText(items);
         if (n < min)
             Add(path, shown, $"Member must have length greater than or equal to {min}");
         if (n > max)
             Add(path, shown, $"Member must have length less than or equal to {max}");
     }
+
+    /// <summary>A map's size, with the map shown as AWS shows it: <c>{key=value, ...}</c>.</summary>
+    public void MapLength(string path, IReadOnlyDictionary<string, string>? map, int min, int max)
+    {
+        if (map is null)
+            return;
+        var n = map.Count;
+        if (n < min)
+            Add(path, MapText(map), $"Member must have length greater than or equal to {min}");
+        if (n > max)
+            Add(path, MapText(map), $"Member must have length less than or equal to {max}");
+    }
+
+    public static string ListText(IEnumerable<string> items) => $"[{string.Join(", ", items)}]";
+
+    public static string MapText(IReadOnlyDictionary<string, string> map) =>
+        $"{{{string.Join(", ", map.Select(e => $"{e.Key}={e.Value}"))}}}";
+
+    /// <summary>
+    /// How AWS's Java front end prints a structure inside a list: its class name and identity hash. The hash
+    /// means nothing to a client; a number derived from the position keeps the text stable across calls.
+    /// </summary>
+    public static IReadOnlyList<string> StructureTexts(string type, int count) =>
+        [.. Enumerable.Range(0, count).Select(i => $"com.amazonaws.kinesis.v20131202.{type}@{unchecked((uint)(i + 1) * 2654435761u):x8}")];
 
     // Shared member rules of the Kinesis API.
     public const string StreamNamePattern = "[a-zA-Z0-9_.-]+";

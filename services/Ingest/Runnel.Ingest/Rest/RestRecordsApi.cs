@@ -77,7 +77,7 @@ internal static class RestRecordsApi
             _ => throw KinesisException.Serialization("Expected a record object or an array of records."),
         };
         var v = new Violations();
-        v.ListLength("records", items.Count, 1, 500);
+        v.ListLength("records", Violations.StructureTexts("PutRecordsRequestEntry", items.Count), 1, 500);
         v.ThrowIfAny();
         var records = new List<KinesisApi.RecordInput>(items.Count);
         for (var i = 0; i < items.Count; i++)

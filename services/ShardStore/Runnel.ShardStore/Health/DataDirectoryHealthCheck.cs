@@ -15,7 +15,9 @@ public sealed class DataDirectoryHealthCheck(ShardLogStore engine) : IHealthChec
         {
             await File.WriteAllBytesAsync(probe, [1], cancellationToken).ConfigureAwait(false);
             File.Delete(probe);
-            return HealthCheckResult.Healthy("data directory is writable");
+            return engine.LowOnSpace
+                ? HealthCheckResult.Degraded("the data directory's disk is nearly full: appends are refused until space is freed")
+                : HealthCheckResult.Healthy("data directory is writable");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Runnel.Core.Errors;
 
-namespace Runnel.Ingest.Protocol;
+namespace Runnel.Core.Wire;
 
 /// <summary>
 /// A pull reader over one request body in either wire format, so each operation has one parser.
@@ -14,7 +14,7 @@ namespace Runnel.Ingest.Protocol;
 /// the text), so record data is never copied between the socket and the shard store. The body buffer
 /// must therefore stay alive and untouched for as long as any returned blob is used.
 /// </summary>
-internal ref struct WireReader
+public ref struct WireReader
 {
     private Utf8JsonReader _json;
     private readonly CborReader? _cbor;
@@ -423,8 +423,14 @@ internal ref struct WireReader
         return true;
     }
 
-    /// <summary>Enters a structure or map; false when the value is null.</summary>
-    public bool ReadStartObject()
+    /// <summary>Enters a structure; false when the value is null.</summary>
+    public bool ReadStartObject() => ReadStartObject("Expected null");
+
+    /// <summary>Enters a map member (such as Tags); false when the value is null. A scalar there is "Expected map or null".</summary>
+    public bool ReadStartMap() => ReadStartObject("Expected map or null");
+
+    // AWS names what it expected by the member's shape: a structure's scalar is "Expected null", a map's "Expected map or null".
+    private bool ReadStartObject(string scalarFault)
     {
         if (_cbor is not null)
         {
@@ -440,7 +446,7 @@ internal ref struct WireReader
                 case CborReaderState.StartArray:
                     throw KinesisException.Serialization("Start of list found where not expected");
                 default:
-                    throw KinesisException.Serialization("Expected null");
+                    throw KinesisException.Serialization(scalarFault);
             }
         }
         Advance();
@@ -449,7 +455,7 @@ internal ref struct WireReader
             JsonTokenType.StartObject => true,
             JsonTokenType.Null => false,
             JsonTokenType.StartArray => throw KinesisException.Serialization("Start of list found where not expected"),
-            _ => throw KinesisException.Serialization("Expected null"),
+            _ => throw KinesisException.Serialization(scalarFault),
         };
     }
 
