@@ -159,6 +159,17 @@ public sealed class AuthenticationTests(SecuredStandaloneFixture fixture) : ICla
     }
 
     [Fact]
+    public async Task A_session_token_is_refused_as_an_invalid_security_token_even_with_a_valid_key()
+    {
+        // Runnel issues no temporary credentials: a token is never one of its sessions, and the long-term key it came
+        // with must not be served in its place.
+        var withToken = new AwsCli(fixture.Endpoint) { SessionToken = "FwoGZXIvYXdzEXAMPLETOKEN" };
+        var refused = await withToken.FailsWithAsync("UnrecognizedClientException", "kinesis", "list-streams");
+        Assert.Contains("The security token included in the request is invalid.", refused, StringComparison.Ordinal);
+        await new AwsCli(fixture.Endpoint).JsonAsync("kinesis", "list-streams");
+    }
+
+    [Fact]
     public async Task Aws_sdk_for_javascript_v3_signs_presigns_and_is_refused_with_a_wrong_key_or_clock()
     {
         var ct = TestContext.Current.CancellationToken;

@@ -28,6 +28,20 @@ public sealed class AwsCli(Uri endpoint, string accessKeyId = TestCredentials.Ac
         ["AWS_SESSION_TOKEN"] = null,
     };
 
+    /// <summary>A PEM file of the roots to trust on an https endpoint instead of the system's (<c>AWS_CA_BUNDLE</c>).</summary>
+    public string? CaBundle
+    {
+        get => _environment.GetValueOrDefault("AWS_CA_BUNDLE");
+        init => _environment["AWS_CA_BUNDLE"] = value;
+    }
+
+    /// <summary>The session token of temporary credentials (<c>AWS_SESSION_TOKEN</c>), sent as <c>X-Amz-Security-Token</c>.</summary>
+    public string? SessionToken
+    {
+        get => _environment.GetValueOrDefault("AWS_SESSION_TOKEN");
+        init => _environment["AWS_SESSION_TOKEN"] = value;
+    }
+
     /// <summary>Runs <c>aws {arguments} --endpoint-url {endpoint} --output json</c>.</summary>
     public Task<CommandResult> RunAsync(params string[] arguments) =>
         ExternalCommand.RunAsync(TestServers.AwsCli(), [.. arguments, "--endpoint-url", endpoint.ToString().TrimEnd('/'), "--output", "json"],

@@ -172,8 +172,8 @@ public sealed class FanOutClusterTests(FanOutClusterTests.Fixture fixture) : ICl
             TimeSpan.FromSeconds(30), "the consumer to become ACTIVE", TimeSpan.FromMilliseconds(200), ct);
 
         // Each replica addressed directly on its internal route, as two Ingest replicas' forwards could land.
-        using var one = new HttpClient { BaseAddress = Cluster.FanOuts[0].BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
-        using var two = new HttpClient { BaseAddress = Cluster.FanOuts[1].BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        using var one = new HttpClient { BaseAddress = Cluster.FanOutInternalAddresses[0], Timeout = Timeout.InfiniteTimeSpan, DefaultRequestHeaders = { { InternalListener.TokenHeader, InternalListener.Token } } };
+        using var two = new HttpClient { BaseAddress = Cluster.FanOutInternalAddresses[1], Timeout = Timeout.InfiniteTimeSpan, DefaultRequestHeaders = { { InternalListener.TokenHeader, InternalListener.Token } } };
         using var first = await SubscribeAsync(one, consumerArn, "shardId-000000000000", "LATEST", "application/x-amz-json-1.1", ct, "v1/fanout/kinesis");
         var refused = await TrySubscribeAsync(two, consumerArn, ct);
         Assert.Equal(400, refused.Status);

@@ -32,6 +32,16 @@ public sealed class InternalRouteTests(HardeningFixture f)
             Assert.True((int)response.StatusCode is 404 or 405, $"{method} {path} answered {(int)response.StatusCode}");
         }
 
+        // The gateway's forwarding routes, which trust the principal header they are given, are not served either.
+        foreach (var route in new[] { "/v1/fanout/kinesis", "/v1/firehose/aws", "/v1/analytics/aws" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, route) { Content = new ByteArrayContent("{}"u8.ToArray()) };
+            request.Headers.Add("X-Amz-Target", "Firehose_20150804.ListDeliveryStreams");
+            request.Headers.Add("X-Runnel-Principal", "arn:aws:iam::000000000000:user/admin");
+            using var response = await f.Http.SendAsync(request, ct);
+            Assert.True(response.StatusCode == System.Net.HttpStatusCode.NotFound, $"POST {route} answered {(int)response.StatusCode}");
+        }
+
         // The record is still there and the shard still takes writes.
         var iterator = (await f.OkAsync("GetShardIterator", new { StreamName = stream, ShardId = "shardId-000000000000", ShardIteratorType = "TRIM_HORIZON" }))
             .GetProperty("ShardIterator").GetString();

@@ -38,14 +38,53 @@ public sealed class ChartValuesTests
         Assert.False(Evaluate("ingest", v => v["capacity"]!["quietPeriod"] = "30 minutes").IsValid);
     }
 
+    [Fact]
+    public void Every_service_has_an_internal_port_that_only_this_releases_pods_reach()
+    {
+        foreach (var chart in new[] { "ingest", "shardstore", "fanout", "firehose", "analytics" })
+        {
+            var yaml = new YamlStream();
+            using (var reader = new StreamReader(Path.Combine(ChartsFolder, chart, "values.yaml")))
+                yaml.Load(reader);
+            var values = (YamlMappingNode)yaml.Documents[0].RootNode;
+            var publicPort = ((YamlScalarNode)values["containerPort"]).Value;
+            var internalPort = ((YamlScalarNode)values["internalPort"]).Value;
+            Assert.NotEqual(publicPort, internalPort);
+        }
+        Assert.False(Evaluate("shardstore", v => v.Remove("internalPort")).IsValid);
+        var workloads = File.ReadAllText(Path.Combine(ChartsFolder, "runnel-common", "templates", "_workloads.tpl"));
+        var policy = workloads[workloads.IndexOf("define \"runnel-common.networkPolicy\"", StringComparison.Ordinal)..];
+        // The first ingress rule, before the allowExternal switch, admits this release's pods on the internal port.
+        var rule = policy[policy.IndexOf("ingress:", StringComparison.Ordinal)..policy.IndexOf("allowExternal", StringComparison.Ordinal)];
+        Assert.Contains("app.kubernetes.io/instance: {{ .Release.Name }}", rule);
+        Assert.Contains("- port: internal", rule);
+        Assert.Contains("Runnel__Internal__Token", File.ReadAllText(Path.Combine(ChartsFolder, "runnel-common", "templates", "_env.tpl")));
+    }
+
+    [Fact]
+    public void Tls_on_the_public_port_needs_a_certificate_secret_and_names_known_charts()
+    {
+        static JsonObject Tls(JsonObject values) => values["global"]!["tls"]!.AsObject();
+        Assert.False(Tls(Values("runnel"))["enabled"]!.GetValue<bool>());
+        Assert.True(Evaluate("runnel", v => { Tls(v)["enabled"] = true; Tls(v)["existingSecret"] = "runnel-tls"; }).IsValid);
+        Assert.False(Evaluate("runnel", v => Tls(v)["enabled"] = true).IsValid);
+        Assert.False(Evaluate("runnel", v => { Tls(v)["enabled"] = true; Tls(v)["existingSecret"] = "runnel-tls"; Tls(v)["services"] = new JsonArray("gateway"); }).IsValid);
+        Assert.False(Evaluate("runnel", v => Tls(v)["certificatePath"] = "/tls.crt").IsValid);
+    }
+
+    private static JsonObject Values(string chart)
+    {
+        var yaml = new YamlStream();
+        using (var reader = new StreamReader(Path.Combine(ChartsFolder, chart, "values.yaml")))
+            yaml.Load(reader);
+        return (JsonObject)ToJson(yaml.Documents[0].RootNode)!;
+    }
+
     private static EvaluationResults Evaluate(string chart, Action<JsonObject> change)
     {
         var folder = Path.Combine(ChartsFolder, chart);
         var schema = JsonSchema.FromText(File.ReadAllText(Path.Combine(folder, "values.schema.json")));
-        var yaml = new YamlStream();
-        using (var reader = new StreamReader(Path.Combine(folder, "values.yaml")))
-            yaml.Load(reader);
-        var values = (JsonObject)ToJson(yaml.Documents[0].RootNode)!;
+        var values = Values(chart);
         change(values);
         using var document = JsonDocument.Parse(values.ToJsonString());
         return schema.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });

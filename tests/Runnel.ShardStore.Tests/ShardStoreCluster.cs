@@ -7,6 +7,7 @@ using Runnel.Core.Storage;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults;
+using Runnel.ServiceDefaults.Internal;
 using Runnel.ShardStore.Client;
 using Runnel.TestKit;
 
@@ -20,6 +21,7 @@ public sealed class ShardStoreCluster : IAsyncDisposable
 {
     private readonly TempDirectory _directory = new("shardstore-it");
     private readonly List<WebApplication> _nodes = [];
+    private readonly Dictionary<WebApplication, Uri> _internalAddresses = [];
     private readonly string _provider;
     private readonly string _connectionString;
     private readonly PostgresDatabase? _postgres;
@@ -33,6 +35,9 @@ public sealed class ShardStoreCluster : IAsyncDisposable
     }
 
     public ServiceProvider Client { get; }
+
+    /// <summary>A node's internal listener, where the node API is served (to callers with <see cref="InternalListener.Token"/>).</summary>
+    public Uri InternalAddressOf(WebApplication node) => _internalAddresses[node];
     public IShardStoreLocator Locator => Client.GetRequiredService<IShardStoreLocator>();
     public PlacementPlanner Planner => Client.GetRequiredService<PlacementPlanner>();
 
@@ -55,6 +60,7 @@ public sealed class ShardStoreCluster : IAsyncDisposable
         {
             ["Metadata:Provider"] = provider,
             ["ConnectionStrings:Metadata"] = connectionString,
+            ["Runnel:Internal:Token"] = InternalListener.Token,
         }).Build();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
@@ -69,12 +75,14 @@ public sealed class ShardStoreCluster : IAsyncDisposable
     /// <summary>Starts a node and waits until it has registered itself in <c>store_nodes</c>.</summary>
     public async Task<WebApplication> StartNodeAsync(string nodeId, params string[] extraArgs)
     {
-        var port = FreePorts.Get();
+        var ports = FreePorts.Get(2);
+        var (port, internalPort) = (ports[0], ports[1]);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args =
             [
                 $"--urls=http://127.0.0.1:{port}",
+                .. InternalListener.Arguments(new Uri($"http://127.0.0.1:{internalPort}")),
                 $"--ShardStore:NodeId={nodeId}",
                 $"--ShardStore:DataDirectory={_directory.Combine(nodeId)}",
                 "--ShardStore:FencingRecheckInterval=00:00:00",
@@ -86,16 +94,18 @@ public sealed class ShardStoreCluster : IAsyncDisposable
         });
         builder.Logging.ClearProviders();
         builder.AddServiceDefaults();
+        builder.AddRunnelInternalEndpoint(servesInternalRoutes: true);
         builder.AddShardStore();
         var app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapShardStore();
         await app.StartAsync();
         _nodes.Add(app);
+        _internalAddresses[app] = new Uri($"http://127.0.0.1:{internalPort}/");
         await Wait.UntilAsync(async () =>
         {
             await using var db = await DbAsync();
-            return await db.StoreNodes.AnyAsync(n => n.NodeId == nodeId && n.Address.Contains(port.ToString()));
+            return await db.StoreNodes.AnyAsync(n => n.NodeId == nodeId && n.Address.Contains(internalPort.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }, TimeSpan.FromSeconds(20), $"node {nodeId} to register");
         return app;
     }

@@ -2,6 +2,7 @@ using System.Text;
 using Runnel.Core.Storage;
 using Runnel.ShardStore.Client;
 using Runnel.ShardStore.Client.Wire;
+using Runnel.TestKit;
 
 namespace Runnel.ShardStore.Tests;
 
@@ -24,7 +25,7 @@ public sealed class TailEndpointTests
     {
         public IShardStore Store { get; } = store;
         public ShardRef Shard { get; } = shard;
-        public HttpClient Http { get; } = new() { BaseAddress = address, Timeout = Timeout.InfiniteTimeSpan };
+        public HttpClient Http { get; } = new() { BaseAddress = address, Timeout = Timeout.InfiniteTimeSpan, DefaultRequestHeaders = { { InternalListener.TokenHeader, InternalListener.Token } } };
 
         public async Task<TailReader> TailAsync(ulong from, CancellationToken ct)
         {
@@ -109,7 +110,7 @@ public sealed class TailEndpointTests
         await cluster.PlaceAsync(shard, "node-t", 1);
         var store = cluster.Locator.ForNode("node-t");
         await store.OpenShardAsync(shard, 1, Day, ct);
-        return new Node(cluster, new Uri(app.Urls.First()), store, shard);
+        return new Node(cluster, cluster.InternalAddressOf(app), store, shard);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Runnel.TestKit;
 
@@ -17,6 +18,9 @@ public sealed record ProcessHostOptions(string Name, string AssemblyPath, Uri Ba
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     public string ReadyPath { get; init; } = "/health/ready";
+
+    /// <summary>The root the readiness probe trusts on an https address (a certificate the test made); the system's otherwise.</summary>
+    public X509Certificate2? TrustedCertificate { get; init; }
 }
 
 /// <summary>
@@ -31,11 +35,25 @@ public sealed class ProcessHost : IAsyncDisposable
     private const int SigTerm = 15;
 
     private readonly Queue<string> _output = new();
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private readonly HttpClient _http;
     private Process? _process;
     private int _starts;
 
-    public ProcessHost(ProcessHostOptions options) => Options = options;
+    public ProcessHost(ProcessHostOptions options)
+    {
+        Options = options;
+        var handler = new SocketsHttpHandler();
+        if (options.TrustedCertificate is { } root)
+        {
+            handler.SslOptions.CertificateChainPolicy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+                CustomTrustStore = { root },
+            };
+        }
+        _http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(5) };
+    }
 
     public ProcessHostOptions Options { get; }
 

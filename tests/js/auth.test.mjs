@@ -48,6 +48,13 @@ test('an unknown key is UnrecognizedClientException', async () => {
   assert.equal(e.message, 'The security token included in the request is invalid.');
 });
 
+test('a session token (temporary credentials) is UnrecognizedClientException: Runnel issues none', async () => {
+  const e = await refusal(client({ accessKeyId, secretAccessKey, sessionToken: 'FwoGZXIvYXdzEXAMPLETOKEN' }).send(new ListStreamsCommand({})));
+  assert.equal(e.name, 'UnrecognizedClientException');
+  assert.equal(e.$metadata.httpStatusCode, 400);
+  assert.equal(e.message, 'The security token included in the request is invalid.');
+});
+
 test('a clock ten minutes behind is refused as an expired signature', async () => {
   const e = await refusal(client({ accessKeyId, secretAccessKey }, { systemClockOffset: -10 * 60 * 1000 }).send(new ListStreamsCommand({})));
   assert.equal(e.name, 'InvalidSignatureException');
@@ -80,6 +87,17 @@ test('a presigned URL works without any header', async () => {
   assert.equal(answer.status, 200, await answer.clone().text());
   const report = await answer.json();
   assert.ok(Array.isArray(report.shards));
+});
+
+test('a presigned URL carrying a session token is refused as an invalid security token', async () => {
+  const withToken = new SignatureV4({ credentials: { accessKeyId, secretAccessKey, sessionToken: 'FwoGZXIvYXdzEXAMPLETOKEN' }, region: 'us-east-1', service: 'kinesis', sha256: Sha256 });
+  const signed = await withToken.presign(hotKeys, { expiresIn: 300 });
+  assert.ok('X-Amz-Security-Token' in signed.query);
+  const answer = await fetch(presignedUrl(signed));
+  assert.equal(answer.status, 400);
+  const error = await answer.json();
+  assert.equal(error.__type, 'UnrecognizedClientException');
+  assert.equal(error.message, 'The security token included in the request is invalid.');
 });
 
 test('an expired presigned URL is refused', async () => {

@@ -18,7 +18,8 @@ prometheus.io/path: "/metrics"
 {{- $own := .Values.dapr | default dict }}
 dapr.io/enabled: "true"
 dapr.io/app-id: {{ $own.appId | default (include "runnel-common.fullname" .) | quote }}
-dapr.io/app-port: {{ .Values.containerPort | quote }}
+{{- /* Sidecars invoke the node-to-node routes, which only the internal listener serves. */}}
+dapr.io/app-port: {{ .Values.internalPort | quote }}
 dapr.io/app-protocol: "http"
 dapr.io/enable-app-health-check: "true"
 dapr.io/app-health-check-path: "/health/live"

@@ -13,6 +13,17 @@ Configuration shared by every Runnel process, as environment variables (".NET co
 {{- end }}
 {{- end -}}
 
+{{/*
+"true" when this chart's public port serves https (global.tls.enabled and the chart named in global.tls.services),
+else empty.
+*/}}
+{{- define "runnel-common.tlsEnabled" -}}
+{{- $tls := (.Values.global | default dict).tls | default dict -}}
+{{- if and $tls.enabled (has .Chart.Name ($tls.services | default (list "ingest"))) }}true{{ end -}}
+{{- end -}}
+
+{{- define "runnel-common.tlsMountPath" -}}/etc/runnel/tls{{- end -}}
+
 {{- define "runnel-common.env" -}}
 {{- $g := .Values.global | default dict -}}
 {{- $dapr := $g.dapr | default dict -}}
@@ -27,8 +38,20 @@ Configuration shared by every Runnel process, as environment variables (".NET co
       fieldPath: metadata.namespace
 - name: Runnel__NodeName
   value: "$(POD_NAME)"
+{{- if include "runnel-common.tlsEnabled" . }}
+- name: ASPNETCORE_URLS
+  value: {{ printf "https://+:%v" .Values.containerPort | quote }}
+# Kestrel's standard default certificate, PEM files mounted from global.tls.existingSecret (runnel-common.podSpec).
+- name: Kestrel__Certificates__Default__Path
+  value: {{ printf "%s/tls.crt" (include "runnel-common.tlsMountPath" .) | quote }}
+- name: Kestrel__Certificates__Default__KeyPath
+  value: {{ printf "%s/tls.key" (include "runnel-common.tlsMountPath" .) | quote }}
+{{- else }}
 - name: ASPNETCORE_URLS
   value: {{ printf "http://+:%v" .Values.containerPort | quote }}
+{{- end }}
+- name: Runnel__Internal__Urls
+  value: {{ printf "http://+:%v" .Values.internalPort | quote }}
 - name: Runnel__Region
   value: {{ $g.region | default "us-east-1" | quote }}
 - name: Runnel__AccountId
@@ -45,6 +68,8 @@ Configuration shared by every Runnel process, as environment variables (".NET co
 {{- include "runnel-common.secretEnv" (list "Security__BootstrapAccessKeyId" (dict "existingSecret" $security.existingSecret "key" $security.bootstrapAccessKeyIdKey)) }}
 {{- include "runnel-common.secretEnv" (list "Security__BootstrapSecretAccessKey" (dict "existingSecret" $security.existingSecret "key" $security.bootstrapSecretAccessKeyKey)) }}
 {{- end }}
+{{- /* Every service refuses to start without the internal token, so the Secret must hold it. */}}
+{{- include "runnel-common.secretEnv" (list "Runnel__Internal__Token" (dict "existingSecret" ($security.existingSecret | required "global.security.existingSecret must name the Secret with the internal token") "key" ($security.internalTokenKey | default "internal-token"))) }}
 {{- with $g.redis }}
 {{- if .address }}
 - name: ConnectionStrings__Redis

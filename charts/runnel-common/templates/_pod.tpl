@@ -31,12 +31,16 @@ containers:
       - name: http
         containerPort: {{ .Values.containerPort }}
         protocol: TCP
+      - name: internal
+        containerPort: {{ .Values.internalPort }}
+        protocol: TCP
     env:
       {{- include "runnel-common.env" . | nindent 6 }}
     startupProbe:
       httpGet:
         path: /health/live
         port: http
+        scheme: {{ if include "runnel-common.tlsEnabled" . }}HTTPS{{ else }}HTTP{{ end }}
       periodSeconds: 2
       # 60 s to start: the first start of a ShardStore node replays its logs.
       failureThreshold: 30
@@ -44,6 +48,7 @@ containers:
       httpGet:
         path: /health/live
         port: http
+        scheme: {{ if include "runnel-common.tlsEnabled" . }}HTTPS{{ else }}HTTP{{ end }}
       periodSeconds: 10
       timeoutSeconds: 2
       failureThreshold: 3
@@ -51,6 +56,7 @@ containers:
       httpGet:
         path: /health/ready
         port: http
+        scheme: {{ if include "runnel-common.tlsEnabled" . }}HTTPS{{ else }}HTTP{{ end }}
       periodSeconds: 10
       # Each dependency check is bounded at 3 s; 5 s leaves room for them to run in parallel.
       timeoutSeconds: 5
@@ -62,6 +68,11 @@ containers:
     volumeMounts:
       - name: tmp
         mountPath: /tmp
+      {{- if include "runnel-common.tlsEnabled" . }}
+      - name: tls
+        mountPath: {{ include "runnel-common.tlsMountPath" . }}
+        readOnly: true
+      {{- end }}
       {{- if $persistence.mountPath }}
       - name: data
         mountPath: {{ $persistence.mountPath }}
@@ -73,6 +84,13 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 256Mi
+  {{- if include "runnel-common.tlsEnabled" . }}
+  - name: tls
+    secret:
+      secretName: {{ required "global.tls.existingSecret must name a kubernetes.io/tls Secret when global.tls.enabled" $g.tls.existingSecret }}
+      # Owner root, group fsGroup (the runtime's user): readable by that group, by nobody else.
+      defaultMode: 0440
+  {{- end }}
   {{- if and $persistence.mountPath (not $persistence.enabled) }}
   - name: data
     emptyDir: {}

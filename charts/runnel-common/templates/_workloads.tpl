@@ -102,9 +102,15 @@ spec:
       port: {{ .Values.service.port | default .Values.containerPort }}
       targetPort: http
       protocol: TCP
-      {{- with .Values.service.appProtocol }}
-      appProtocol: {{ . }}
+      {{- if include "runnel-common.tlsEnabled" . }}
+      appProtocol: https
+      {{- else if .Values.service.appProtocol }}
+      appProtocol: {{ .Values.service.appProtocol }}
       {{- end }}
+    - name: internal
+      port: {{ .Values.internalPort }}
+      targetPort: internal
+      protocol: TCP
 {{- end -}}
 
 {{- define "runnel-common.headlessService" -}}
@@ -124,6 +130,10 @@ spec:
     - name: http
       port: {{ .Values.containerPort }}
       targetPort: http
+      protocol: TCP
+    - name: internal
+      port: {{ .Values.internalPort }}
+      targetPort: internal
       protocol: TCP
 {{- end -}}
 
@@ -195,7 +205,8 @@ spec:
 {{/*
 Ingress only from pods of this release (Runnel services call each other), from the Dapr control
 plane and sidecars when Dapr is on, from namespaces allowed to scrape metrics, and from anywhere
-when networkPolicy.allowExternal (the public Ingest endpoint). Egress is not restricted: the
+when networkPolicy.allowExternal (the public Ingest endpoint). The internal port (node API, forwarding routes)
+admits this release's pods only, whatever allowExternal says. Egress is not restricted: the
 services reach PostgreSQL, Redis, RabbitMQ and S3 wherever the operator runs them.
 */}}
 {{- define "runnel-common.networkPolicy" -}}
@@ -213,6 +224,13 @@ spec:
   policyTypes:
     - Ingress
   ingress:
+    - from:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/part-of: runnel
+              app.kubernetes.io/instance: {{ .Release.Name }}
+      ports:
+        - port: internal
     {{- if .Values.networkPolicy.allowExternal }}
     - ports:
         - port: http

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.Gateway;
 
@@ -16,7 +17,8 @@ public static class GatewayExtensions
 #pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.
         // A forwarded SubscribeToShard streams for up to 5 minutes and no forwarded call is retried (it may not be
         // idempotent): no overall timeout, no resilience handlers.
-        services.AddHttpClient(RemoteAwsOperations.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+        services.AddInternalEndpointServices();
+        services.AddHttpClient(RemoteAwsOperations.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers().AddInternalToken();
 #pragma warning restore EXTEXP0001
         return services;
     }
@@ -31,7 +33,8 @@ public static class GatewayExtensions
 
     /// <summary>
     /// The route a deployed gateway forwards this service's operations to (<see cref="AwsService.RoutePath"/>): the same
-    /// target header, media type and body as the public request, and the principal the gateway authenticated.
+    /// target header, media type and body as the public request, and the principal the gateway authenticated. It trusts
+    /// that principal, so it is served only on the internal listener.
     /// </summary>
     public static IEndpointConventionBuilder MapAwsOperationsRoute<THandler>(this IEndpointRouteBuilder app) where THandler : class, IAwsOperations
     {
@@ -66,6 +69,6 @@ public static class GatewayExtensions
                 if (body is not null)
                     AwsGateway.ReturnBody(body);
             }
-        }).ExcludeFromDescription();
+        }).ExcludeFromDescription().RequireInternal();
     }
 }

@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Runnel.ServiceDefaults.Connections;
 using Runnel.ServiceDefaults.Health;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.ServiceDefaults;
 
@@ -49,6 +50,7 @@ public static class Extensions
         builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
         builder.Services.AddOptions<ConnectionOptions>().BindConfiguration(ConnectionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IConfigureOptions<KestrelServerOptions>, ConnectionLimits>();
+        builder.Services.AddInternalEndpointServices();
         return builder;
     }
 
@@ -83,7 +85,10 @@ public static class Extensions
         return false;
     }
 
-    /// <summary>Maps <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c>. Safe to call more than once.</summary>
+    /// <summary>
+    /// Maps <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c>, and puts the internal listener's port filter
+    /// in front of every later middleware (call it before the host's own routes). Safe to call more than once.
+    /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         if (app.Services.GetService<EndpointsMappedMarker>() is { } marker && !marker.TryMark())
@@ -91,6 +96,7 @@ public static class Extensions
             return app;
         }
 
+        app.UseInternalEndpoints();
         // Liveness says only that the process serves requests; a dependency outage must not restart pods.
         app.MapHealthChecks(LivePath, new HealthCheckOptions
         {

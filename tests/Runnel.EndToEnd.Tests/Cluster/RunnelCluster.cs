@@ -42,8 +42,13 @@ public sealed class RunnelCluster : IAsyncDisposable
         ["Dapr__Enabled"] = "false",
     };
 
+    /// <summary>A start on a busy 2-core machine (hosted services run before Kestrel binds) can take over a minute.</summary>
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromMinutes(3);
+
     private readonly List<ProcessHost> _nodes = [];
     private readonly List<ProcessHost> _fanOuts = [];
+    private readonly List<Uri> _fanOutInternal = [];
+    private readonly List<Uri> _nodeInternal = [];
     private readonly TempDirectory _data = new("cluster");
 
     private RunnelCluster(PostgresDatabase database) => Database = database;
@@ -55,6 +60,12 @@ public sealed class RunnelCluster : IAsyncDisposable
     public IReadOnlyList<ProcessHost> StoreNodes => _nodes;
 
     public IReadOnlyList<ProcessHost> FanOuts => _fanOuts;
+
+    /// <summary>The internal (node-to-node) listener of each ShardStore node, by index.</summary>
+    public IReadOnlyList<Uri> StoreNodeInternalAddresses => _nodeInternal;
+
+    /// <summary>The internal listener of each FanOut process.</summary>
+    public IReadOnlyList<Uri> FanOutInternalAddresses => _fanOutInternal;
 
     /// <summary>The public Kinesis endpoint (Ingest).</summary>
     public Uri Endpoint => Ingest.BaseAddress;
@@ -94,24 +105,29 @@ public sealed class RunnelCluster : IAsyncDisposable
             throw new InvalidOperationException("The metadata migrator failed.\n" + migrator.Describe("migrate"));
         }
 
-        var ports = FreePorts.Get(options.StoreNodes + 1 + options.FanOutReplicas);
+        // Every process but Ingest has a public and an internal port: [ingest, nodes..., fanouts..., their internal ports...].
+        var count = options.StoreNodes + 1 + options.FanOutReplicas;
+        var ports = FreePorts.Get(2 * count);
         var storeDll = RepositoryPaths.ServiceAssembly("Runnel.ShardStore");
         var starts = new List<Task<ProcessHost>>();
         for (var i = 0; i < options.StoreNodes; i++)
         {
             var address = new Uri($"http://127.0.0.1:{ports[i + 1]}");
+            var internalAddress = new Uri($"http://127.0.0.1:{ports[count + i + 1]}");
             Directory.CreateDirectory(NodeDataDirectory(i));
+            _nodeInternal.Add(internalAddress);
             starts.Add(ProcessHost.StartAsync(new ProcessHostOptions(
                 NodeId(i), storeDll, address,
                 [
                     $"--urls={address}",
                     $"--ShardStore:NodeId={NodeId(i)}",
                     $"--ShardStore:DataDirectory={NodeDataDirectory(i)}",
-                    $"--ShardStore:AdvertisedAddress={address}",
+                    $"--ShardStore:AdvertisedAddress={internalAddress}",
+                    .. InternalListener.Arguments(internalAddress),
                     .. metadata,
                     .. options.StoreArguments,
                 ])
-            { Environment = ChildEnvironment }, cancellationToken));
+            { Environment = ChildEnvironment, ReadyTimeout = ReadyTimeout }, cancellationToken));
         }
 
         try
@@ -134,10 +150,12 @@ public sealed class RunnelCluster : IAsyncDisposable
         for (var i = 0; i < options.FanOutReplicas; i++)
         {
             var address = new Uri($"http://127.0.0.1:{ports[options.StoreNodes + 1 + i]}");
+            var internalAddress = new Uri($"http://127.0.0.1:{ports[count + options.StoreNodes + 1 + i]}");
+            _fanOutInternal.Add(internalAddress);
             _fanOuts.Add(await ProcessHost.StartAsync(new ProcessHostOptions(
                 $"fanout-{i + 1}", RepositoryPaths.ServiceAssembly("Runnel.FanOut"), address,
-                [$"--urls={address}", .. metadata, .. options.FanOutArguments])
-            { Environment = ChildEnvironment }, cancellationToken));
+                [$"--urls={address}", .. InternalListener.Arguments(internalAddress), .. metadata, .. options.FanOutArguments])
+            { Environment = ChildEnvironment, ReadyTimeout = ReadyTimeout }, cancellationToken));
         }
 
         var ingestAddress = new Uri($"http://127.0.0.1:{ports[0]}");
@@ -148,10 +166,11 @@ public sealed class RunnelCluster : IAsyncDisposable
                 $"--Runnel:IteratorSigningKey={Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))}",
                 .. TestCredentials.IngestArguments(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))),
                 .. metadata,
-                .. _fanOuts.Take(1).Select(f => $"--FanOut:Address={f.BaseAddress}"),
+                .. InternalListener.Arguments(null),
+                .. _fanOutInternal.Take(1).Select(a => $"--FanOut:Address={a}"),
                 .. options.IngestArguments,
             ])
-        { Environment = ChildEnvironment }, cancellationToken);
+        { Environment = ChildEnvironment, ReadyTimeout = ReadyTimeout }, cancellationToken);
     }
 
     public async Task<long> RegisteredNodesAsync(CancellationToken cancellationToken = default)

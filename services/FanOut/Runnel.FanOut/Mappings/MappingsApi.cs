@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Runnel.Core.Errors;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.FanOut.Mappings;
 
@@ -17,6 +18,9 @@ public static class MappingsApi
     public static IEndpointRouteBuilder MapEventSourceMappings(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup(Prefix).WithTags("EventSourceMappings");
+        // Deployed, the gateway authenticates and forwards these calls: only the internal listener serves them.
+        if (app.ServiceProvider.GetRequiredService<InternalEndpoint>().Urls.Count > 0)
+            group.RequireInternal();
         group.MapPost("/", (HttpContext http, MappingRegistry registry) =>
             RunAsync(http, 202, async ct => Write(await registry.CreateAsync(await BodyAsync(http, ct), ct).ConfigureAwait(false))));
         group.MapGet("/", (HttpContext http, MappingRegistry registry) => RunAsync(http, 200, async ct =>

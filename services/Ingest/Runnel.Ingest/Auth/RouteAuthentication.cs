@@ -3,21 +3,23 @@ using Runnel.Core.Errors;
 using Runnel.Core.Streams;
 using Runnel.Ingest.Options;
 using Runnel.Gateway;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.Ingest.Auth;
 
 /// <summary>
 /// Authenticates and authorizes every route of the public port other than the Kinesis protocol (<c>POST /</c>, which
 /// does it per operation): the REST producer route, Lambda's event-source-mapping API, key management, metrics,
-/// status and hot keys. Only <c>/health/*</c> stays open, and <c>/internal/*</c>, the node-to-node API, which is
-/// not a client route. The body is read once (it is covered by the signature) and handed on to the route.
+/// status and hot keys. Only <c>/health/*</c> stays open, and <c>/internal/*</c>, the node-to-node API, which the
+/// internal listener's filter refuses on this port. The body is read once (it is covered by the signature) and handed on to the route.
 /// </summary>
 internal static class RouteAuthentication
 {
     public static void UseRouteAuthentication(this IApplicationBuilder app) => app.Use(async (http, next) =>
     {
         var path = http.Request.Path.Value ?? "/";
-        if (IsOpen(http.Request.Method, path))
+        // The internal listener's filter has already admitted (or refused) everything that came in on it.
+        if (IsOpen(http.Request.Method, path) || http.RequestServices.GetRequiredService<InternalEndpoint>().IsInternalConnection(http))
         {
             await next(http);
             return;

@@ -11,7 +11,8 @@ namespace Runnel.Ingest.Auth;
 /// <summary>
 /// Verifies AWS Signature Version 4, in the Authorization header or in the query string (a presigned URL), against
 /// the stored access keys, and answers as Kinesis does: MissingAuthenticationTokenException without any signature,
-/// IncompleteSignatureException when parts are missing, UnrecognizedClientException for an unknown key,
+/// IncompleteSignatureException when parts are missing, UnrecognizedClientException for an unknown key or any session
+/// token,
 /// InvalidSignatureException for a wrong signature, a date outside the allowed skew or an expired URL.
 /// The principal returned is the access key id. Any region and service in the credential scope are accepted
 /// (clients name their own region); the signature covers them.
@@ -21,6 +22,9 @@ public sealed class SigV4Authenticator(AccessKeyStore keys, IOptions<SecurityOpt
     public const string InvalidSignature = "InvalidSignatureException";
     public const string IncompleteSignature = "IncompleteSignatureException";
     public const string UnrecognizedClient = "UnrecognizedClientException";
+
+    /// <summary>The session token of temporary credentials, a header or (presigned) a query parameter.</summary>
+    private const string SecurityTokenName = "X-Amz-Security-Token";
 
     /// <summary>The longest validity a presigned URL may ask for (seven days, as AWS).</summary>
     private const int MaxExpiresSeconds = 604_800;
@@ -38,6 +42,10 @@ public sealed class SigV4Authenticator(AccessKeyStore keys, IOptions<SecurityOpt
             throw new KinesisException(ErrorTypes.MissingAuthenticationToken, "Missing Authentication Token");
 
         var signed = presigned ? FromQuery(request) : FromHeader(request, authorization);
+        // Runnel issues no temporary credentials, so no session token names a session it knows: ignoring one would
+        // serve a caller who believes it speaks as a role with the rights of the long-term key instead.
+        if (request.Headers.ContainsKey(SecurityTokenName) || (presigned && request.Query.ContainsKey(SecurityTokenName)))
+            throw new KinesisException(UnrecognizedClient, "The security token included in the request is invalid.");
         var key = await keys.FindAsync(signed.AccessKeyId, cancellationToken)
             ?? throw new KinesisException(UnrecognizedClient, "The security token included in the request is invalid.");
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Runnel.Core.Storage;
 using Runnel.ServiceDefaults.Dapr;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.ShardStore.Client;
 
@@ -23,6 +24,7 @@ public static class ShardStoreClientExtensions
         services.AddOptions<DaprOptions>().BindConfiguration(DaprOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<ServiceInvocation>();
         services.TryAddSingleton<NodeAddressBook>();
+        services.AddInternalEndpointServices();
         services.TryAddSingleton<PlacementPlanner>();
 #pragma warning disable EXTEXP0001 // Experimental, but the only way to opt one client out of ConfigureHttpClientDefaults.
         services.AddHttpClient(ShardStoreLocator.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(30))
@@ -33,7 +35,8 @@ public static class ShardStoreClientExtensions
             })
             // Appends are not idempotent: a retried append after a lost response would store the records twice.
             // Callers (Ingest) decide about retries with the contract's exceptions in hand.
-            .RemoveAllResilienceHandlers();
+            .RemoveAllResilienceHandlers()
+            .AddInternalToken();
 #pragma warning restore EXTEXP0001
         // The HttpClient factory logs four Information lines per request to a node (as many as records in a small
         // PutRecord); they stay available by configuring this category's level.

@@ -5,10 +5,11 @@ using Runnel.Core.Storage;
 using Runnel.ShardStore.Client.Wire;
 using Runnel.ShardStore.Engine;
 using Runnel.ShardStore.Fencing;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.ShardStore.Apis;
 
-/// <summary>The node's internal data-plane endpoints, speaking <see cref="ShardStoreWire"/>. Not for public exposure.</summary>
+/// <summary>The node's internal data-plane endpoints, speaking <see cref="ShardStoreWire"/>. Served only on the internal listener.</summary>
 public static class ShardStoreApi
 {
     /// <summary>Largest append body accepted: a 10 MiB PutRecords batch, or one 10 MiB record, plus framing.</summary>
@@ -16,7 +17,7 @@ public static class ShardStoreApi
 
     public static IEndpointRouteBuilder MapShardStoreApi(this IEndpointRouteBuilder app)
     {
-        var shards = app.MapGroup("/" + ShardStoreWire.RoutePrefix + "/{streamId:long}/{shardIndex:int}").ExcludeFromDescription();
+        var shards = app.MapGroup("/" + ShardStoreWire.RoutePrefix + "/{streamId:long}/{shardIndex:int}").ExcludeFromDescription().RequireInternal();
         shards.MapPost("/open", OpenAsync);
         shards.MapPost("/append", AppendAsync);
         shards.MapGet("/read", ReadAsync);

@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.ShardStore.Registration;
 
@@ -98,7 +99,10 @@ public sealed partial class NodeRegistrationService(
     {
         if (!string.IsNullOrWhiteSpace(options.Value.AdvertisedAddress))
             return options.Value.AdvertisedAddress.TrimEnd('/') + "/";
-        var addresses = services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        // Peers call the node API, which only the internal listener serves.
+        IEnumerable<string> addresses = services.GetService<InternalEndpoint>()?.Urls is { Count: > 0 } internalUrls
+            ? internalUrls
+            : services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         var first = addresses.OrderBy(a => a.StartsWith("https", StringComparison.OrdinalIgnoreCase) ? 1 : 0).FirstOrDefault();
         if (first is null)
             return "http://localhost/";
