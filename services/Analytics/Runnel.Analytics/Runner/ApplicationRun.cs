@@ -183,11 +183,7 @@ public sealed class ApplicationRun(
     private async Task<IShardStore> StoreOfAsync(ShardRef shard, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var node = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-            .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false)
-            ?? throw new ShardNotFoundException(shard);
-        return locator.ForNode(node);
+        return (await locator.RequireOwnerAsync(db, shard, ct).ConfigureAwait(false)).Store;
     }
 
     /// <summary>

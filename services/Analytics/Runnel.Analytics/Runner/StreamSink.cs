@@ -32,7 +32,7 @@ public sealed class StreamSink(IDbContextFactory<MetadataDbContext> dbFactory, I
                     throw new InvalidOperationException($"The output stream {streamArn} is not an active stream.");
                 streamId = stream.Id;
                 var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null).ToListAsync(ct).ConfigureAwait(false);
-                var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id).ToListAsync(ct).ConfigureAwait(false);
+                var placements = await ShardOwners.PlacementsAsync(db, stream.Id, null, ct).ConfigureAwait(false);
                 open = [.. shards.Join(placements, s => s.ShardIndex, p => p.ShardIndex, (s, p) => (s, p))];
             }
             var failed = new List<AppendRecord>();

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
+using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose.Delivery;
 
@@ -44,9 +45,7 @@ public sealed class DeliveryLeases(IShardStoreLocator locator)
 
     private async Task<string?> LatestAsync(MetadataDbContext db, ShardEntity shard, CancellationToken ct)
     {
-        var node = await db.ShardPlacements.AsNoTracking()
-            .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-            .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        var node = await ShardOwners.OwnerNodeAsync(db, new ShardRef(shard.StreamId, shard.ShardIndex), ct).ConfigureAwait(false);
         if (node is null)
             return null;
         var state = await locator.ForNode(node).GetStateAsync(new ShardRef(shard.StreamId, shard.ShardIndex), ct).ConfigureAwait(false);

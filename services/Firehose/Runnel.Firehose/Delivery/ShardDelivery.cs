@@ -267,10 +267,7 @@ public sealed class ShardDelivery(
                 string node;
                 await using (var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false))
                 {
-                    node = await db.ShardPlacements.AsNoTracking()
-                        .Where(p => p.StreamId == shard.StreamId && p.ShardIndex == shard.ShardIndex)
-                        .Select(p => p.NodeId).FirstOrDefaultAsync(ct).ConfigureAwait(false)
-                        ?? throw new ShardNotFoundException(shard);
+                    node = await ShardOwners.OwnerNodeAsync(db, shard, ct).ConfigureAwait(false) ?? throw new ShardNotFoundException(shard);
                 }
                 return await locator.ForNode(node).ReadAsync(shard, new ReadRequest(from, 10_000, ReadBytes), ct).ConfigureAwait(false);
             }

@@ -55,7 +55,7 @@ public sealed class BackingStreams(IDbContextFactory<MetadataDbContext> dbFactor
             await db.SaveChangesAsync(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
-        var placements = await db.ShardPlacements.AsNoTracking().Where(p => p.StreamId == stream.Id).ToListAsync(ct).ConfigureAwait(false);
+        var placements = await ShardOwners.PlacementsAsync(db, stream.Id, null, ct).ConfigureAwait(false);
         await Task.WhenAll(placements.Select(p =>
             locator.ForNode(p.NodeId).OpenShardAsync(new ShardRef(stream.Id, p.ShardIndex), p.Epoch, new ShardSettings(Retention), ct))).ConfigureAwait(false);
         stream.Status = StreamStatuses.Active;
@@ -96,12 +96,10 @@ public sealed class BackingStreams(IDbContextFactory<MetadataDbContext> dbFactor
         for (var attempt = 1; ; attempt++)
         {
             await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
-            var placement = await db.ShardPlacements.AsNoTracking()
-                .FirstOrDefaultAsync(p => p.StreamId == streamId && p.ShardIndex == shardIndex, ct).ConfigureAwait(false)
-                ?? throw new ShardNotFoundException(shard);
+            var owner = await locator.RequireOwnerAsync(db, shard, ct).ConfigureAwait(false);
             try
             {
-                var result = await locator.ForNode(placement.NodeId).AppendAsync(shard, placement.Epoch, records, ct).ConfigureAwait(false);
+                var result = await owner.Store.AppendAsync(shard, owner.Epoch, records, ct).ConfigureAwait(false);
                 return [.. Enumerable.Range(0, result.Count).Select(i => new SequenceNumber(shardIndex, result.FirstOrdinal + (ulong)i))];
             }
             catch (ShardNotOwnedException) when (attempt == 1)
