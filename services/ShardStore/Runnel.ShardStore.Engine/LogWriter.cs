@@ -191,10 +191,15 @@ internal sealed class LogWriter : IAsyncDisposable
             op.Fail(new ShardSealedException(log.Shard));
             return 0;
         }
+        // The space check takes each key's largest UTF-8 length (3 bytes per UTF-16 unit, O(1)) instead of counting it:
+        // keys are at most 256 characters, so the bound overshoots by under 512 bytes a record against a reserve of
+        // MinFreeDiskBytes, and the exact count is taken once, below, when the frame is written.
         long bytes = 0;
         foreach (var record in op.Records)
-            bytes += op.Key is null ? LogFormat.FrameSize(Encoding.UTF8.GetByteCount(record.PartitionKey), record.Data.Length)
-                : LogFormat.SealedFrameSize(Encoding.UTF8.GetByteCount(record.PartitionKey), record.Data.Length);
+        {
+            var keyBound = Encoding.UTF8.GetMaxByteCount(record.PartitionKey.Length);
+            bytes += op.Key is null ? LogFormat.FrameSize(keyBound, record.Data.Length) : LogFormat.SealedFrameSize(keyBound, record.Data.Length);
+        }
         if (!_space.Admits(bytes))
         {
             op.Fail(new StorageFullException(
