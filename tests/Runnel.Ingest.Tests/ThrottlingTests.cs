@@ -28,17 +28,19 @@ public sealed class ThrottlingTests(StandaloneFixture f)
         });
         Assert.Equal(20 - accepted, body.GetProperty("FailedRecordCount").GetInt32());
 
-        // The shard is at its limit: back-to-back PutRecord calls are refused once the little that refilled meanwhile
-        // (a slow machine may take a while between calls) is used up; 20 calls carry twice a second's bytes.
+        // The shard is at its limit: PutRecord calls are refused once the little that refilled meanwhile is used up.
+        // Each round sends 12 at once (1.2 MiB, more than a second's refill) so that a slow machine, which may take
+        // longer than the ~100 ms refill of one record between two calls, still outruns the bucket.
         var singlesAccepted = 0;
-        KinesisAnswer put = default!;
-        for (var i = 0; i < 20; i++)
+        KinesisAnswer? put = null;
+        for (var round = 0; round < 10 && put is null; round++)
         {
-            put = await f.CallAsync("PutRecord", new { StreamName = stream, PartitionKey = "single", Data = Big });
-            if (put.Status != 200)
-                break;
-            singlesAccepted++;
+            var answers = await Task.WhenAll(Enumerable.Range(0, 12)
+                .Select(_ => f.CallAsync("PutRecord", new { StreamName = stream, PartitionKey = "single", Data = Big })));
+            singlesAccepted += answers.Count(a => a.Status == 200);
+            put = answers.FirstOrDefault(a => a.Status != 200);
         }
+        Assert.NotNull(put);
         Assert.Equal(400, put.Status);
         Assert.Equal("ProvisionedThroughputExceededException", put.Body.GetProperty("__type").GetString());
         Assert.Equal("ProvisionedThroughputExceededException", put.ErrorTypeHeader);
