@@ -21,22 +21,8 @@ public sealed class JavaScriptSdkTests(ClusterFixture fixture)
     internal static async Task RunAsync(Uri endpoint, Func<string> diagnostics, string script = "kinesis.test.mjs",
         IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var directory = Path.Combine(RepositoryPaths.Root, "tests", "js");
-        Assert.True(Directory.Exists(Path.Combine(directory, "node_modules", "@aws-sdk", "client-kinesis")),
-            $"The JavaScript SDK is not installed: run `npm ci` in {directory} (.ci/run does).");
-
-        var result = await ExternalCommand.RunAsync(
-            "node", ["--test", "--test-reporter=spec", script],
-            TimeSpan.FromMinutes(3),
-            new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>())
-            {
-                ["RUNNEL_ENDPOINT"] = endpoint.ToString().TrimEnd('/'),
-                ["NO_COLOR"] = "1",
-            },
-            directory,
-            cancellationToken: TestContext.Current.CancellationToken);
-
-        Assert.True(result.Succeeded, result.Describe($"node --test {script}") + "\n" + diagnostics());
-        Assert.Contains("fail 0", result.StandardOutput, StringComparison.Ordinal);
+        Assert.True(NodeScripts.Installed("@aws-sdk/client-kinesis"), NodeScripts.NotInstalled);
+        var result = await NodeScripts.RunAsync(script, endpoint, environment, TestContext.Current.CancellationToken);
+        Assert.True(NodeScripts.Passed(result), result.Describe($"node --test {script}") + "\n" + diagnostics());
     }
 }
