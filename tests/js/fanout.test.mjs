@@ -18,22 +18,11 @@ import {
   ResourceInUseException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-kinesis';
+import { clientOptions, uniqueName, waitFor } from './support.mjs';
 
-const endpoint = process.env.RUNNEL_ENDPOINT;
-if (!endpoint) {
-  throw new Error('Set RUNNEL_ENDPOINT to the Runnel endpoint, e.g. http://127.0.0.1:4700');
-}
+const client = new KinesisClient(clientOptions());
 
-const client = new KinesisClient({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'AKIDRUNNELTEST', secretAccessKey: 'runnel-test-secret' },
-  // Kinesis allows 5 GetRecords calls/s per shard and answers ProvisionedThroughputExceeded beyond;
-  // like any Kinesis client, the tests let the SDK retry those with its exponential backoff.
-  maxAttempts: 8,
-});
-
-const streamName = `js-fanout-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+const streamName = uniqueName('js-fanout');
 const shardId = 'shardId-000000000000';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -41,20 +30,6 @@ let streamArn;
 const consumers = {};
 const before = []; // records put before any subscription: { seq, data }
 
-async function waitFor(what, probe, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-}
 
 async function put(data) {
   const out = await client.send(new PutRecordCommand({ StreamName: streamName, PartitionKey: 'pk', Data: encoder.encode(data) }));

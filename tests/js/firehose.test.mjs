@@ -14,20 +14,10 @@ import {
   ResourceInUseException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-firehose';
+import { clientOptions, requireEnv } from './support.mjs';
 
-const endpoint = process.env.RUNNEL_ENDPOINT;
-const name = process.env.FIREHOSE_NAME;
-const bucket = process.env.FIREHOSE_BUCKET;
-if (!endpoint || !name || !bucket) {
-  throw new Error('Set RUNNEL_ENDPOINT, FIREHOSE_NAME and FIREHOSE_BUCKET');
-}
-
-const client = new FirehoseClient({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'AKIDRUNNELTEST', secretAccessKey: 'runnel-test-secret' },
-  maxAttempts: 3,
-});
+const { FIREHOSE_NAME: name, FIREHOSE_BUCKET: bucket } = requireEnv('RUNNEL_ENDPOINT', 'FIREHOSE_NAME', 'FIREHOSE_BUCKET');
+const client = new FirehoseClient(clientOptions({ maxAttempts: 3 }));
 
 const encoder = new TextEncoder();
 const destination = {

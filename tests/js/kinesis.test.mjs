@@ -27,41 +27,16 @@ import {
   UpdateStreamModeCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-kinesis';
+import { clientOptions, uniqueName, waitFor } from './support.mjs';
 
-const endpoint = process.env.RUNNEL_ENDPOINT;
-if (!endpoint) {
-  throw new Error('Set RUNNEL_ENDPOINT to the Runnel endpoint, e.g. http://127.0.0.1:4700');
-}
+const client = new KinesisClient(clientOptions());
 
-const client = new KinesisClient({
-  endpoint,
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'AKIDRUNNELTEST', secretAccessKey: 'runnel-test-secret' },
-  // Kinesis allows 5 GetRecords calls/s per shard and answers ProvisionedThroughputExceeded beyond;
-  // like any Kinesis client, the tests let the SDK retry those with its exponential backoff.
-  maxAttempts: 8,
-});
-
-const streamName = `js-sdk-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+const streamName = uniqueName('js-sdk');
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const text = (record) => decoder.decode(record.Data);
 const sent = []; // { shardId, sequenceNumber, data }
 
-async function waitFor(what, probe, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-}
 
 async function iterator(shardId, type, extra = {}) {
   const out = await client.send(new GetShardIteratorCommand({ StreamName: streamName, ShardId: shardId, ShardIteratorType: type, ...extra }));
