@@ -71,13 +71,9 @@ internal sealed class KinesisControlPlane(
 
     private string Account => streams.Account;
 
-    private string Region => streams.Region;
-
     private const int MinRetentionHours = 24;
     private const int MaxRetentionHours = 8760;
     private const int MaxTagsPerStream = 50;
-    private const int MaxShardsPerStream = 100_000;
-    private static readonly string[] StreamModes = [Metadata.Entities.StreamModes.Provisioned, Metadata.Entities.StreamModes.OnDemand];
     private static readonly string[] ShardFilterTypes = ["AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON", "AT_LATEST", "AT_TIMESTAMP", "FROM_TIMESTAMP"];
     private static readonly TimeSpan NextTokenLifetime = TimeSpan.FromSeconds(300);
 
@@ -166,8 +162,8 @@ internal sealed class KinesisControlPlane(
         var v = new Violations();
         v.NotNull("streamName", q.StreamName);
         v.StreamName(q.StreamName);
-        v.Range("shardCount", q.ShardCount, 1, MaxShardsPerStream);
-        v.Enum("streamModeDetails.streamMode", q.StreamMode, StreamModes);
+        v.Range("shardCount", q.ShardCount, 1, KinesisStreams.MaxShardsPerStream);
+        v.Enum("streamModeDetails.streamMode", q.StreamMode, KinesisStreams.Modes);
         v.Range("maxRecordSizeInKiB", q.MaxRecordSizeInKiB, 1024, 10240);
         ValidateTags(v, q.Tags, "tags");
         v.ThrowIfAny();
@@ -182,9 +178,8 @@ internal sealed class KinesisControlPlane(
         if (await db.Streams.AnyAsync(s => s.Name == name, ct))
             throw KinesisException.ResourceInUse($"Stream {name} under account {Account} already exists.");
         await streams.CheckShardLimitAsync(db, shardCount, ct);
-        if (mode == Metadata.Entities.StreamModes.OnDemand
-            && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
-            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+        if (mode == Metadata.Entities.StreamModes.OnDemand)
+            await streams.CheckOnDemandStreamLimitAsync(db, ct);
 
         var now = time.GetUtcNow();
         var stream = new StreamEntity

@@ -2,7 +2,6 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
-using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
@@ -45,8 +44,6 @@ internal sealed class KinesisResharding(
     }
 
     private string Account => streams.Account;
-
-    private string Region => streams.Region;
 
     private const int MaxUniformShardCount = 10_000;
     private const int MaxModeSwitchesPerDay = 2;
@@ -241,7 +238,7 @@ internal sealed class KinesisResharding(
         var v = new Violations();
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("targetShardCount", q.TargetShardCount);
-        v.Range("targetShardCount", q.TargetShardCount, 1, MaxShardsPerStream);
+        v.Range("targetShardCount", q.TargetShardCount, 1, KinesisStreams.MaxShardsPerStream);
         v.NotNull("scalingType", q.ScalingType);
         v.Enum("scalingType", q.ScalingType, ScalingTypes);
         v.ThrowIfAny();
@@ -295,7 +292,7 @@ internal sealed class KinesisResharding(
         v.NotNull("streamARN", q.StreamArn);
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn);
         v.NotNull("streamModeDetails.streamMode", q.StreamMode);
-        v.Enum("streamModeDetails.streamMode", q.StreamMode, StreamModes);
+        v.Enum("streamModeDetails.streamMode", q.StreamMode, KinesisStreams.Modes);
         v.ThrowIfAny();
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -304,9 +301,8 @@ internal sealed class KinesisResharding(
             throw streams.NotActive(stream);
         if (stream.Mode == q.StreamMode)
             throw KinesisException.InvalidArgument($"Stream {stream.Name} under account {Account} is already in {q.StreamMode} mode.");
-        if (q.StreamMode == Metadata.Entities.StreamModes.OnDemand
-            && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
-            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+        if (q.StreamMode == Metadata.Entities.StreamModes.OnDemand)
+            await streams.CheckOnDemandStreamLimitAsync(db, ct);
         // The managed service allows two mode switches per stream in any rolling 24 hours; each switch leaves an audit row.
         var now = time.GetUtcNow();
         var dayAgo = now - TimeSpan.FromHours(24);

@@ -16,6 +16,11 @@ namespace Runnel.Ingest.Operations;
 /// </summary>
 internal sealed class KinesisStreams(RouteCache routes, IOptions<RunnelOptions> runnel, IOptions<IngestOptions> ingest)
 {
+    public const int MaxShardsPerStream = 100_000;
+
+    /// <summary>The capacity modes a stream can be created in or switched to.</summary>
+    public static readonly string[] Modes = [StreamModes.Provisioned, StreamModes.OnDemand];
+
     public string Account => runnel.Value.AccountId;
 
     public string Region => runnel.Value.Region;
@@ -78,5 +83,12 @@ internal sealed class KinesisStreams(RouteCache routes, IOptions<RunnelOptions> 
         if (added > 0 && open + added > ingest.Value.ShardLimit)
             throw KinesisException.LimitExceeded(
                 $"This request would exceed the shard limit for the account {Account} in {Region}. Current shard count for the account: {open}. Limit: {ingest.Value.ShardLimit}. Number of additional shards that would have resulted from this request: {added}. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.");
+    }
+
+    /// <summary>Refuses one more ON_DEMAND stream when the account already has its limit of them.</summary>
+    public async Task CheckOnDemandStreamLimitAsync(MetadataDbContext db, CancellationToken ct)
+    {
+        if (await db.Streams.CountAsync(s => s.Mode == StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
+            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
     }
 }
