@@ -1,27 +1,18 @@
-using System.Buffers;
-using System.Formats.Cbor;
+using System.Runtime.InteropServices;
 using System.Text.Json;
-using Runnel.Core.Errors;
-using Runnel.Core.Wire;
 
-namespace Runnel.Gateway;
+namespace Runnel.Core.Wire;
 
 /// <summary>
-/// Request parsing for the AWS JSON-protocol operations in JSON 1.1 or CBOR 1.1 (answers are written with
-/// <see cref="WireWriter"/>). A CBOR request is turned into the equivalent JSON document so each operation has one
-/// parser; a CBOR timestamp is tag 1 over epoch milliseconds (the Kinesis quirk the SDKs read and write), the JSON form
-/// epoch seconds with a fraction.
+/// The AWS JSON protocols' media types, and requests as a document for the operations that read one whole (Firehose,
+/// Analytics, the consumer operations) instead of pulling members from <see cref="WireReader"/>. A CBOR request becomes
+/// the equivalent JSON document (see <see cref="WireReader.ReadDocument"/>), so each operation has one parser.
 /// </summary>
 public static class WireDocument
 {
     public const string JsonContentType = "application/x-amz-json-1.1";
     public const string CborContentType = "application/x-amz-cbor-1.1";
     public const string PlainJsonContentType = "application/json";
-
-    /// <summary>An integer timestamp above this is milliseconds: 10^11 s is the year 5138, 10^11 ms is 1973.</summary>
-    private const long MillisecondsThreshold = 100_000_000_000L;
-
-    private const int MaxDepth = 32;
 
     public static WireFormat FormatOf(string? contentType) => Detect(contentType).Format;
 
@@ -49,109 +40,14 @@ public static class WireDocument
 
     public static string ContentType(WireFormat format) => format == WireFormat.Cbor ? CborContentType : JsonContentType;
 
-    /// <summary>Parses a request body; an empty body is an empty object. Malformed input is SerializationException.</summary>
+    /// <summary>
+    /// Parses a request body with <see cref="WireReader"/>, as the data plane's operations read theirs; an empty body is
+    /// an empty object, malformed input is SerializationException. The document holds its own copy of the data.
+    /// </summary>
     public static JsonDocument Parse(ReadOnlyMemory<byte> body, WireFormat format)
     {
-        if (body.IsEmpty)
-            return JsonDocument.Parse("{}");
-        if (format == WireFormat.Json)
-        {
-            try
-            {
-                return JsonDocument.Parse(body);
-            }
-            catch (JsonException)
-            {
-                throw KinesisException.Serialization("Malformed JSON request body.");
-            }
-        }
-        try
-        {
-            var reader = new CborReader(body, CborConformanceMode.Lax, allowMultipleRootLevelValues: false);
-            var output = new ArrayBufferWriter<byte>(body.Length * 2 + 16);
-            using (var json = new Utf8JsonWriter(output))
-                CopyValue(reader, json, 0);
-            if (reader.BytesRemaining != 0)
-                throw new CborContentException("Trailing bytes after the request.");
-            return JsonDocument.Parse(output.WrittenMemory);
-        }
-        catch (Exception e) when (MalformedInput.Is(e))
-        {
-            throw KinesisException.Serialization("Malformed CBOR request body.");
-        }
-    }
-
-    private static void CopyValue(CborReader reader, Utf8JsonWriter json, int depth)
-    {
-        if (depth > MaxDepth)
-            throw new CborContentException("The request nests too deeply.");
-        switch (reader.PeekState())
-        {
-            case CborReaderState.StartMap:
-                reader.ReadStartMap();
-                json.WriteStartObject();
-                while (reader.PeekState() != CborReaderState.EndMap)
-                {
-                    if (reader.PeekState() != CborReaderState.TextString)
-                        throw new CborContentException("Map keys must be text.");
-                    json.WritePropertyName(reader.ReadTextString());
-                    CopyValue(reader, json, depth + 1);
-                }
-                reader.ReadEndMap();
-                json.WriteEndObject();
-                break;
-            case CborReaderState.StartArray:
-                reader.ReadStartArray();
-                json.WriteStartArray();
-                while (reader.PeekState() != CborReaderState.EndArray)
-                    CopyValue(reader, json, depth + 1);
-                reader.ReadEndArray();
-                json.WriteEndArray();
-                break;
-            case CborReaderState.TextString:
-            case CborReaderState.StartIndefiniteLengthTextString:
-                json.WriteStringValue(reader.ReadTextString());
-                break;
-            case CborReaderState.ByteString:
-            case CborReaderState.StartIndefiniteLengthByteString:
-                json.WriteBase64StringValue(reader.ReadByteString());
-                break;
-            case CborReaderState.UnsignedInteger:
-            case CborReaderState.NegativeInteger:
-                json.WriteNumberValue(CborIntegers.ReadClamped(reader));
-                break;
-            case CborReaderState.HalfPrecisionFloat:
-            case CborReaderState.SinglePrecisionFloat:
-            case CborReaderState.DoublePrecisionFloat:
-                json.WriteNumberValue(reader.ReadDouble());
-                break;
-            case CborReaderState.Boolean:
-                json.WriteBooleanValue(reader.ReadBoolean());
-                break;
-            case CborReaderState.Null:
-                reader.ReadNull();
-                json.WriteNullValue();
-                break;
-            case CborReaderState.SimpleValue:
-                reader.ReadSimpleValue();
-                json.WriteNullValue();
-                break;
-            case CborReaderState.Tag:
-                // Tag 1 (epoch time): the SDKs send milliseconds as an integer or seconds as a float; the JSON form
-                // of a timestamp is seconds, which is what the operations read.
-                var tag = reader.ReadTag();
-                if (tag == CborTag.UnixTimeSeconds && reader.PeekState() is CborReaderState.UnsignedInteger or CborReaderState.NegativeInteger)
-                {
-                    var n = CborIntegers.ReadClamped(reader);
-                    json.WriteNumberValue(Math.Abs(n) > MillisecondsThreshold ? n / 1000m : n);
-                }
-                else
-                {
-                    CopyValue(reader, json, depth + 1);
-                }
-                break;
-            default:
-                throw new CborContentException($"Unexpected CBOR item {reader.PeekState()}.");
-        }
+        // The reader works on a whole array from its start; pooled request bodies are exactly that.
+        var array = MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 ? segment.Array! : body.ToArray();
+        return WireReader.Create(array, body.Length, format).ReadDocument();
     }
 }
