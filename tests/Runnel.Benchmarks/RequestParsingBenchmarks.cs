@@ -7,7 +7,7 @@ using Runnel.Ingest.Operations;
 namespace Runnel.Benchmarks;
 
 /// <summary>
-/// The service's own request parsers (<see cref="KinesisApi"/>: read and validate, before any stream lookup).
+/// The service's own request parsers (<see cref="KinesisDataPlane"/>: read and validate, before any stream lookup).
 /// A JSON body is decoded in place (base64 shrinks into the body buffer), so each JSON run first copies the
 /// request into a work buffer, as the endpoint copies it from the socket; <see cref="CopyPutRecords500"/> is that
 /// copy alone.
@@ -76,14 +76,14 @@ public class RequestParsingBenchmarks
     public int ParsePutRecords500Json()
     {
         _putRecordsJson.CopyTo(_work, 0);
-        var (name, records) = KinesisApi.ParsePutRecords(_work, _putRecordsJson.Length, WireFormat.Json);
+        var (name, records) = KinesisDataPlane.ParsePutRecords(_work, _putRecordsJson.Length, WireFormat.Json);
         return name.Length + records.Count;
     }
 
     [Benchmark]
     public int ParsePutRecords500Cbor()
     {
-        var (name, records) = KinesisApi.ParsePutRecords(_putRecordsCbor, _putRecordsCbor.Length, WireFormat.Cbor);
+        var (name, records) = KinesisDataPlane.ParsePutRecords(_putRecordsCbor, _putRecordsCbor.Length, WireFormat.Cbor);
         return name.Length + records.Count;
     }
 
@@ -91,14 +91,14 @@ public class RequestParsingBenchmarks
     public int ParsePutRecordJson()
     {
         _putRecordJson.CopyTo(_work, 0);
-        var (name, record) = KinesisApi.ParsePutRecord(_work, _putRecordJson.Length, WireFormat.Json);
+        var (name, record) = KinesisDataPlane.ParsePutRecord(_work, _putRecordJson.Length, WireFormat.Json);
         return name.Length + record.Data!.Value.Length;
     }
 
     [Benchmark]
     public long ParseGetRecordsJson()
     {
-        var (iterator, limit, _) = KinesisApi.ParseGetRecords(_getRecordsJson, _getRecordsJson.Length, WireFormat.Json);
+        var (iterator, limit, _) = KinesisDataPlane.ParseGetRecords(_getRecordsJson, _getRecordsJson.Length, WireFormat.Json);
         return iterator!.Length + limit!.Value;
     }
 }

@@ -106,7 +106,7 @@ public sealed class ScalingPolicyTests
     {
         var recorder = new TrafficRecorder(Microsoft.Extensions.Options.Options.Create(new CapacityOptions()));
         const int count = 500;
-        var batch = new Operations.KinesisApi.Batch(count);
+        var batch = new Operations.KinesisDataPlane.Batch(count);
         for (var i = 0; i < count; i++)
             batch.Records[i].PartitionKey = i % 2 == 0 ? "even" : $"odd-{i}";
         var sizes = Enumerable.Repeat(100, count).ToArray();

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Runnel.Core.Wire;
 using Runnel.ServiceDefaults.Internal;
 
 namespace Runnel.Gateway;

@@ -9,7 +9,6 @@ using Runnel.Core.Streams;
 using Runnel.Core.Wire;
 using Runnel.FanOut.Consumers;
 using Runnel.FanOut.EventStream;
-using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ShardStore.Client;
 

@@ -24,7 +24,7 @@ namespace Runnel.Ingest.Capacity;
 internal sealed partial class OnDemandScaler(
     IDbContextFactory<MetadataDbContext> dbFactory,
     ITrafficStore store,
-    KinesisApi api,
+    KinesisResharding resharding,
     IThroughputLimiter limiter,
     IOptions<CapacityOptions> options,
     IOptions<IngestOptions> ingest,
@@ -157,7 +157,7 @@ internal sealed partial class OnDemandScaler(
         if (decision is null)
             return;
 
-        var refusal = await api.StartAutomaticReshardAsync(stream.Id, "OnDemand" + decision.Action,
+        var refusal = await resharding.StartAutomaticReshardAsync(stream.Id, "OnDemand" + decision.Action,
             (shards, firstIndex) => ScalingPolicy.PlanFor(decision, shards, firstIndex), ct);
         _lastDecision[stream.Id] = now;
         await ClearColdAsync(stream.Id, ct);

@@ -48,7 +48,7 @@ public sealed class TrafficRecorder(IOptions<CapacityOptions> options)
     /// One PutRecords: for each shard group (the limiter's demand, the records' indexes in the batch, and how
     /// many of them the limiter admitted as a prefix).
     /// </summary>
-    internal void PutRecords(long streamId, IReadOnlyList<ShardWriteDemand> demands, IReadOnlyList<int> granted, IReadOnlyList<List<int>> groups, KinesisApi.Batch batch)
+    internal void PutRecords(long streamId, IReadOnlyList<ShardWriteDemand> demands, IReadOnlyList<int> granted, IReadOnlyList<List<int>> groups, KinesisDataPlane.Batch batch)
     {
         for (var g = 0; g < demands.Count; g++)
         {

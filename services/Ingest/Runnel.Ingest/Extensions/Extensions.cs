@@ -45,7 +45,13 @@ public static class Extensions
         services.AddShardStoreClient(builder.Configuration);
         services.TryAddSingleton<IShardPlacer, PlannerShardPlacer>();
         services.TryAddSingleton<RouteCache>();
-        services.TryAddSingleton<KinesisApi>();
+        // The Kinesis operations: a handler per group with the shared stream helpers and rates (Operations/).
+        services.TryAddSingleton<KinesisStreams>();
+        services.TryAddSingleton<ControlPlaneAdmission>();
+        services.TryAddSingleton<KinesisDataPlane>();
+        services.TryAddSingleton<KinesisControlPlane>();
+        services.TryAddSingleton<KinesisResharding>();
+        services.TryAddSingleton<KinesisOperations>();
         // Resharding runs as a workflow of messages (RabbitMQ when configured, in memory otherwise), resumed
         // from the reshard_operations table after a crash.
         services.AddOptions<ReshardingOptions>().BindConfiguration(ReshardingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -75,7 +81,7 @@ public static class Extensions
         app.MapRunnelSecurity();
         // Every method: AWS answers the ones it does not serve (and CORS preflights) on the same path.
         app.Map("/", endpoint.HandleAsync).DisableAntiforgery();
-        app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisApi api) => RestRecordsApi.HandleAsync(http, name, api));
+        app.MapPost("/v1/streams/{name}/records", (HttpContext http, string name, KinesisDataPlane api) => RestRecordsApi.HandleAsync(http, name, api));
         // Lambda's event-source-mapping API belongs to FanOut: mapped by its module when it is in this process
         // (Standalone), forwarded to the FanOut service otherwise.
         var table = app.Services.GetRequiredService<AwsOperationTable>();

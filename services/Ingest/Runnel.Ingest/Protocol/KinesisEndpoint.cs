@@ -55,7 +55,7 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 /// <c>x-amzn-ErrorType</c> header and a body with <c>__type</c> and <c>message</c>.
 /// </summary>
 internal sealed class KinesisEndpoint(
-    KinesisApi api,
+    KinesisOperations api,
     AwsOperationTable operations,
     IRequestAuthenticator authenticator,
     RequestAuthorizer authorizer,
@@ -80,9 +80,9 @@ internal sealed class KinesisEndpoint(
         var target = http.Request.Headers["X-Amz-Target"].ToString();
         var operation = OperationOf(target);
         IAwsOperations? handler = null;
-        if (operation is null || !KinesisApi.IsKnown(operation))
+        if (operation is null || !api.IsKnown(operation))
             handler = operations.Find(target, out operation);
-        var known = handler is not null || KinesisApi.IsKnown(operation!);
+        var known = handler is not null || api.IsKnown(operation!);
         byte[]? body = null;
         try
         {

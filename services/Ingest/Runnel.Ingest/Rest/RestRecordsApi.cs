@@ -18,7 +18,7 @@ namespace Runnel.Ingest.Rest;
 /// </summary>
 internal static class RestRecordsApi
 {
-    public static async Task HandleAsync(HttpContext http, string name, KinesisApi api)
+    public static async Task HandleAsync(HttpContext http, string name, KinesisDataPlane api)
     {
         http.Items[typeof(WireFormat)] = "application/json";
         try
@@ -47,7 +47,7 @@ internal static class RestRecordsApi
     }
 
     /// <summary>The records of the body; anything malformed (framing, JSON, UTF-8) is the client's error.</summary>
-    private static async Task<List<KinesisApi.RecordInput>> ReadAsync(HttpContext http)
+    private static async Task<List<KinesisDataPlane.RecordInput>> ReadAsync(HttpContext http)
     {
         try
         {
@@ -68,7 +68,7 @@ internal static class RestRecordsApi
         }
     }
 
-    private static List<KinesisApi.RecordInput> Parse(JsonElement root)
+    private static List<KinesisDataPlane.RecordInput> Parse(JsonElement root)
     {
         var items = root.ValueKind switch
         {
@@ -79,13 +79,13 @@ internal static class RestRecordsApi
         var v = new Violations();
         v.ListLength("records", Violations.StructureTexts("PutRecordsRequestEntry", items.Count), 1, 500);
         v.ThrowIfAny();
-        var records = new List<KinesisApi.RecordInput>(items.Count);
+        var records = new List<KinesisDataPlane.RecordInput>(items.Count);
         for (var i = 0; i < items.Count; i++)
         {
             var item = items[i];
             if (item.ValueKind != JsonValueKind.Object)
                 throw KinesisException.Serialization($"Record {i + 1} is not a JSON object.");
-            var record = new KinesisApi.RecordInput();
+            var record = new KinesisDataPlane.RecordInput();
             var hasData = false;
             var hasValue = false;
             foreach (var member in item.EnumerateObject())
@@ -126,7 +126,7 @@ internal static class RestRecordsApi
         return records;
     }
 
-    private static async Task WriteAsync(HttpContext http, KinesisApi.Batch batch, int count)
+    private static async Task WriteAsync(HttpContext http, KinesisDataPlane.Batch batch, int count)
     {
         var buffer = new PooledBufferWriter(64 + count * 128);
         try

@@ -14,17 +14,19 @@ namespace Runnel.Core.Wire;
 /// the text), so record data is never copied between the socket and the shard store. The body buffer
 /// must therefore stay alive and untouched for as long as any returned blob is used.
 /// </summary>
-public ref struct WireReader
+public ref partial struct WireReader
 {
     private Utf8JsonReader _json;
     private readonly CborReader? _cbor;
     private readonly byte[] _body;
+    private readonly int _length;
     // Set when a container iteration already consumed the token of the next value.
     private bool _pending;
 
     private WireReader(byte[] body, int length, WireFormat format)
     {
         _body = body;
+        _length = length;
         if (format == WireFormat.Cbor)
         {
             _cbor = new CborReader(body.AsMemory(0, length), CborConformanceMode.Lax, allowMultipleRootLevelValues: false);
@@ -235,7 +237,7 @@ public ref struct WireReader
                 case CborReaderState.UnsignedInteger:
                 case CborReaderState.NegativeInteger:
                     var n = CborIntegers.ReadClamped(_cbor);
-                    var ms = n is > 100_000_000_000L or < -100_000_000_000L ? n : n * 1000;
+                    var ms = n is > MillisecondsThreshold or < -MillisecondsThreshold ? n : n * 1000;
                     return MalformedInput.TryEpochSeconds(ms / 1000d, out _) ? ms : throw KinesisException.Serialization("Timestamp out of range.");
                 case CborReaderState.HalfPrecisionFloat:
                 case CborReaderState.SinglePrecisionFloat:

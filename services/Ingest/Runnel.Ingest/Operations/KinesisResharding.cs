@@ -1,8 +1,9 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
-using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
 using Runnel.Ingest.Resharding;
 using Runnel.Ingest.Streams;
@@ -17,23 +18,36 @@ namespace Runnel.Ingest.Operations;
 /// version is a concurrency token, so of two racing requests one gets ResourceInUseException); the
 /// workflow (<see cref="ReshardExecutor"/>) carries it out and returns the stream to ACTIVE.
 /// </summary>
-internal sealed partial class KinesisApi
+internal sealed class KinesisResharding(
+    RouteCache routes,
+    IDbContextFactory<MetadataDbContext> dbFactory,
+    IOptions<IngestOptions> ingest,
+    TimeProvider time,
+    MassTransit.IBus bus,
+    KinesisStreams streams,
+    ControlPlaneAdmission admission,
+    ILogger<KinesisResharding> logger) : IKinesisOperations
 {
+    public bool Handles(string operation) => operation is "SplitShard" or "MergeShards" or "UpdateShardCount" or "UpdateStreamMode";
+
+    public async Task HandleAsync(string operation, ApiCall call)
+    {
+        await admission.AdmitAsync(operation, call.Aborted);
+        await (operation switch
+        {
+            "SplitShard" => SplitShardAsync(call),
+            "MergeShards" => MergeShardsAsync(call),
+            "UpdateShardCount" => UpdateShardCountAsync(call),
+            "UpdateStreamMode" => UpdateStreamModeAsync(call),
+            _ => throw KinesisOperations.Unknown(operation),
+        });
+    }
+
+    private string Account => streams.Account;
+
     private const int MaxUniformShardCount = 10_000;
     private const int MaxModeSwitchesPerDay = 2;
     private static readonly string[] ScalingTypes = ["UNIFORM_SCALING"];
-
-    /// <summary>How long a write to a sealed shard waits for its children to take over before it fails.</summary>
-    private static readonly TimeSpan SuccessorWait = TimeSpan.FromSeconds(15);
-    private static readonly TimeSpan SuccessorPoll = TimeSpan.FromMilliseconds(50);
-
-    /// <summary>
-    /// Attempts allowed for a write that met a sealed shard: each seal is followed by a wait for the commit that
-    /// replaces the shard, and a multi-round UpdateShardCount may seal the successors again in turn.
-    /// </summary>
-    private const int MaxSealedAttempts = 8;
-
-    private static int RouteAttemptsAfter(Exception e) => e is ShardSealedException ? MaxSealedAttempts : MaxRouteAttempts;
 
     private sealed class ReshardRequest
     {
@@ -71,9 +85,9 @@ internal sealed partial class KinesisApi
 
     private async Task<(StreamEntity Stream, List<ShardEntity> Open)> ReshardableAsync(MetadataDbContext db, string name, CancellationToken ct)
     {
-        var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        var stream = await streams.FindStreamAsync(db, name, ct, tracked: true);
         if (stream.Status != StreamStatuses.Active)
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         var open = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null).ToListAsync(ct);
         open.Sort((a, b) => a.HashKeyStart.CompareTo(b.HashKeyStart));
         return (stream, open);
@@ -96,14 +110,6 @@ internal sealed partial class KinesisApi
                 ? KinesisException.InvalidArgument(
                     $"Shard {ShardIds.Format(index)} in stream {stream.Name} under account {Account} has already been merged or split, and thus is not eligible for merging or splitting.")
                 : KinesisException.ResourceNotFound($"Could not find shard {ShardIds.Format(index)} in stream {stream.Name} under account {Account}."));
-    }
-
-    private async Task CheckShardLimitAsync(MetadataDbContext db, int added, CancellationToken ct)
-    {
-        var open = await OpenShardCountAsync(db, ct);
-        if (added > 0 && open + added > ingest.Value.ShardLimit)
-            throw KinesisException.LimitExceeded(
-                $"This request would exceed the shard limit for the account {Account} in {Region}. Current shard count for the account: {open}. Limit: {ingest.Value.ShardLimit}. Number of additional shards that would have resulted from this request: {added}. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.");
     }
 
     /// <summary>Moves the stream to UPDATING and records the operation, in one transaction, then starts the workflow.</summary>
@@ -161,7 +167,7 @@ internal sealed partial class KinesisApi
             if (plan is null || plan.Rounds.Count == 0)
                 return "the open shards changed since the decision";
             var added = ReshardPlanner.OpenCountAfter(plan, open.Count) - open.Count;
-            await CheckShardLimitAsync(db, added, ct);
+            await streams.CheckShardLimitAsync(db, added, ct);
             await StartReshardAsync(db, stream, kind, plan, ct);
             return null;
         }
@@ -175,7 +181,7 @@ internal sealed partial class KinesisApi
     {
         var q = ParseReshard(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("shardToSplit", q.ShardToSplit);
         v.ShardId(q.ShardToSplit, "shardToSplit");
         v.NotNull("newStartingHashKey", q.NewStartingHashKey);
@@ -190,7 +196,7 @@ internal sealed partial class KinesisApi
         if (!HashKeys.TryParse(q.NewStartingHashKey, out var key) || key <= parent.HashKeyStart || key > parent.HashKeyEnd)
             throw KinesisException.InvalidArgument(
                 $"NewStartingHashKey {q.NewStartingHashKey} used in SplitShard() on shard {ShardIds.Format(parent.ShardIndex)} in stream {name} under account {Account} is not both greater than one plus the shard's StartingHashKey {HashKeys.Format(parent.HashKeyStart)} and less than the shard's EndingHashKey {HashKeys.Format(parent.HashKeyEnd)}.");
-        await CheckShardLimitAsync(db, 1, ct);
+        await streams.CheckShardLimitAsync(db, 1, ct);
         var plan = ReshardPlanner.Split(new OpenShard(parent.ShardIndex, new HashKeyRange(parent.HashKeyStart, parent.HashKeyEnd)), key, stream.NextShardIndex);
         await StartReshardAsync(db, stream, "SplitShard", plan, ct);
         await call.RespondEmptyAsync();
@@ -200,7 +206,7 @@ internal sealed partial class KinesisApi
     {
         var q = ParseReshard(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("shardToMerge", q.ShardToMerge);
         v.ShardId(q.ShardToMerge, "shardToMerge");
         v.NotNull("adjacentShardToMerge", q.AdjacentShardToMerge);
@@ -230,16 +236,16 @@ internal sealed partial class KinesisApi
     {
         var q = ParseReshard(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("targetShardCount", q.TargetShardCount);
-        v.Range("targetShardCount", q.TargetShardCount, 1, MaxShardsPerStream);
+        v.Range("targetShardCount", q.TargetShardCount, 1, KinesisStreams.MaxShardsPerStream);
         v.NotNull("scalingType", q.ScalingType);
         v.Enum("scalingType", q.ScalingType, ScalingTypes);
         v.ThrowIfAny();
         var target = (int)q.TargetShardCount!.Value;
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        await AdmitPerStreamAsync("UpdateShardCount", name, ct);
+        await admission.AdmitPerStreamAsync("UpdateShardCount", name, ct);
         var (stream, open) = await ReshardableAsync(db, name, ct);
         RefuseOnDemand(stream, "UpdateShardCount");
         var current = open.Count;
@@ -262,7 +268,7 @@ internal sealed partial class KinesisApi
         if (current > MaxUniformShardCount && target >= MaxUniformShardCount)
             throw KinesisException.LimitExceeded(
                 $"UpdateShardCount cannot scale down a stream with more than {MaxUniformShardCount} shards unless the result is less than {MaxUniformShardCount} shards. Current open shard count: {current} Target shard count: {target}");
-        await CheckShardLimitAsync(db, target - current, ct);
+        await streams.CheckShardLimitAsync(db, target - current, ct);
         var plan = ReshardPlanner.Uniform([.. open.Select(s => new OpenShard(s.ShardIndex, new HashKeyRange(s.HashKeyStart, s.HashKeyEnd)))],
             target, stream.NextShardIndex);
         if (plan.Rounds.Count > 0)
@@ -273,7 +279,7 @@ internal sealed partial class KinesisApi
         w.String("StreamName", stream.Name);
         w.Number("CurrentShardCount", current);
         w.Number("TargetShardCount", target);
-        w.String("StreamARN", ArnOf(stream.Name));
+        w.String("StreamARN", streams.ArnOf(stream.Name));
         w.EndObject();
         await call.RespondAsync(w);
     }
@@ -284,24 +290,23 @@ internal sealed partial class KinesisApi
         var q = ParseReshard(call);
         var v = new Violations();
         v.NotNull("streamARN", q.StreamArn);
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn);
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn);
         v.NotNull("streamModeDetails.streamMode", q.StreamMode);
-        v.Enum("streamModeDetails.streamMode", q.StreamMode, StreamModes);
+        v.Enum("streamModeDetails.streamMode", q.StreamMode, KinesisStreams.Modes);
         v.ThrowIfAny();
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name!, ct, tracked: true);
+        var stream = await streams.FindStreamAsync(db, name!, ct, tracked: true);
         if (stream.Status != StreamStatuses.Active)
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         if (stream.Mode == q.StreamMode)
             throw KinesisException.InvalidArgument($"Stream {stream.Name} under account {Account} is already in {q.StreamMode} mode.");
-        if (q.StreamMode == Metadata.Entities.StreamModes.OnDemand
-            && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
-            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+        if (q.StreamMode == Metadata.Entities.StreamModes.OnDemand)
+            await streams.CheckOnDemandStreamLimitAsync(db, ct);
         // The managed service allows two mode switches per stream in any rolling 24 hours; each switch leaves an audit row.
         var now = time.GetUtcNow();
         var dayAgo = now - TimeSpan.FromHours(24);
-        var arn = ArnOf(stream.Name);
+        var arn = streams.ArnOf(stream.Name);
         var switches = await db.AuditEntries.CountAsync(a => a.Operation == "UpdateStreamMode" && a.Resource == arn && a.At > dayAgo, ct);
         if (switches >= MaxModeSwitchesPerDay)
             throw KinesisException.LimitExceeded(
@@ -327,40 +332,5 @@ internal sealed partial class KinesisApi
         }
         routes.Invalidate(stream.Name);
         await call.RespondEmptyAsync();
-    }
-
-    /// <summary>
-    /// After a write found its shard sealed: waits (bounded) until the stream's table no longer lists the shard
-    /// as open, i.e. the resharding committed and its children own the keys, and returns that table. A sealed
-    /// parent never takes another write, so the retry lands in a child, after every record the parent holds.
-    /// </summary>
-    private async Task<StreamRoute?> SuccessorRouteAsync(StreamRoute route, int shardIndex, CancellationToken ct)
-    {
-        // Real time, not the injectable clock: this waits for another component's progress.
-        var deadline = Environment.TickCount64 + (long)SuccessorWait.TotalMilliseconds;
-        while (true)
-        {
-            var fresh = await routes.RefreshAsync(route);
-            if (fresh is null || !RouteCache.IsWritable(fresh.Status) || fresh.Shard(shardIndex) is not { IsOpen: true })
-                return fresh;
-            if (Environment.TickCount64 >= deadline)
-                return fresh;
-            await Task.Delay(SuccessorPoll, ct);
-        }
-    }
-
-    /// <summary>
-    /// A read reached the end of a sealed shard. Until the resharding commits the children are not in the
-    /// table, so the end is not reported yet (the reader polls again at the same place); once committed the
-    /// fresh table carries the children for ChildShards.
-    /// </summary>
-    private async Task<(StreamRoute Route, bool EndOfShard)> SettledEndAsync(StreamRoute route, int shardIndex)
-    {
-        if (route.Shard(shardIndex) is { IsOpen: false })
-            return (route, true);
-        var fresh = await routes.RefreshAsync(route);
-        if (fresh is not null && fresh.Shard(shardIndex) is { IsOpen: false })
-            return (fresh, true);
-        return (route, false);
     }
 }

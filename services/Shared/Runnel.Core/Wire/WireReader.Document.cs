@@ -2,88 +2,60 @@ using System.Buffers;
 using System.Formats.Cbor;
 using System.Text.Json;
 using Runnel.Core.Errors;
-using Runnel.Core.Wire;
 
-namespace Runnel.Gateway;
+namespace Runnel.Core.Wire;
 
-/// <summary>
-/// Request parsing for the AWS JSON-protocol operations in JSON 1.1 or CBOR 1.1 (answers are written with
-/// <see cref="WireWriter"/>). A CBOR request is turned into the equivalent JSON document so each operation has one
-/// parser; a CBOR timestamp is tag 1 over epoch milliseconds (the Kinesis quirk the SDKs read and write), the JSON form
-/// epoch seconds with a fraction.
-/// </summary>
-public static class WireDocument
+public ref partial struct WireReader
 {
-    public const string JsonContentType = "application/x-amz-json-1.1";
-    public const string CborContentType = "application/x-amz-cbor-1.1";
-    public const string PlainJsonContentType = "application/json";
-
     /// <summary>An integer timestamp above this is milliseconds: 10^11 s is the year 5138, 10^11 ms is 1973.</summary>
     private const long MillisecondsThreshold = 100_000_000_000L;
 
-    private const int MaxDepth = 32;
-
-    public static WireFormat FormatOf(string? contentType) => Detect(contentType).Format;
+    /// <summary>The nesting a document may have, in either format (the JSON reader's MaxDepth).</summary>
+    private const int MaxDocumentDepth = 32;
 
     /// <summary>
-    /// The request's wire format, the media type its answer repeats, and whether the AWS JSON protocols serve that
-    /// media type at all (JSON 1.1, CBOR 1.1, or plain JSON, which AWS's front end answers in its own way). An
-    /// absent or other media type reads as JSON 1.1, not served. The returned strings are the constants, so callers
-    /// can compare by reference.
+    /// Reads the whole body as one JSON document, with its own copy of the data: an empty body is an empty object,
+    /// malformed input is SerializationException. A CBOR body becomes its JSON equivalent: byte strings base64, a
+    /// timestamp (tag 1 over epoch milliseconds, the Kinesis quirk the SDKs read and write, or over seconds) the JSON
+    /// form's epoch seconds with a fraction.
     /// </summary>
-    public static (WireFormat Format, string ContentType, bool Served) Detect(string? contentType)
+    public JsonDocument ReadDocument()
     {
-        var media = (contentType ?? "").AsSpan();
-        var semicolon = media.IndexOf(';');
-        if (semicolon >= 0)
-            media = media[..semicolon];
-        media = media.Trim();
-        if (media.Equals(JsonContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Json, JsonContentType, true);
-        if (media.Equals(CborContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Cbor, CborContentType, true);
-        if (media.Equals(PlainJsonContentType, StringComparison.OrdinalIgnoreCase))
-            return (WireFormat.Json, PlainJsonContentType, true);
-        return (WireFormat.Json, JsonContentType, false);
-    }
-
-    public static string ContentType(WireFormat format) => format == WireFormat.Cbor ? CborContentType : JsonContentType;
-
-    /// <summary>Parses a request body; an empty body is an empty object. Malformed input is SerializationException.</summary>
-    public static JsonDocument Parse(ReadOnlyMemory<byte> body, WireFormat format)
-    {
-        if (body.IsEmpty)
+        if (_length == 0)
             return JsonDocument.Parse("{}");
-        if (format == WireFormat.Json)
+        if (_cbor is not null)
         {
             try
             {
-                return JsonDocument.Parse(body);
+                var output = new ArrayBufferWriter<byte>(_cbor.BytesRemaining * 2 + 16);
+                using (var json = new Utf8JsonWriter(output))
+                    CopyCbor(_cbor, json, 0);
+                if (_cbor.BytesRemaining != 0)
+                    throw new CborContentException("Trailing bytes after the request.");
+                return JsonDocument.Parse(output.WrittenMemory);
             }
-            catch (JsonException)
+            catch (Exception e) when (MalformedInput.Is(e))
             {
-                throw KinesisException.Serialization("Malformed JSON request body.");
+                throw KinesisException.Serialization("Malformed CBOR request body.");
             }
         }
         try
         {
-            var reader = new CborReader(body, CborConformanceMode.Lax, allowMultipleRootLevelValues: false);
-            var output = new ArrayBufferWriter<byte>(body.Length * 2 + 16);
-            using (var json = new Utf8JsonWriter(output))
-                CopyValue(reader, json, 0);
-            if (reader.BytesRemaining != 0)
-                throw new CborContentException("Trailing bytes after the request.");
-            return JsonDocument.Parse(output.WrittenMemory);
+            _json.Read();
+            var document = JsonDocument.ParseValue(ref _json);
+            // A second value (or anything but whitespace) after the first makes the reader throw.
+            _json.Read();
+            return document;
         }
-        catch (Exception e) when (MalformedInput.Is(e))
+        catch (JsonException)
         {
-            throw KinesisException.Serialization("Malformed CBOR request body.");
+            throw KinesisException.Serialization("Malformed JSON request body.");
         }
     }
 
-    private static void CopyValue(CborReader reader, Utf8JsonWriter json, int depth)
+    private static void CopyCbor(CborReader reader, Utf8JsonWriter json, int depth)
     {
-        if (depth > MaxDepth)
+        if (depth > MaxDocumentDepth)
             throw new CborContentException("The request nests too deeply.");
         switch (reader.PeekState())
         {
@@ -95,7 +67,7 @@ public static class WireDocument
                     if (reader.PeekState() != CborReaderState.TextString)
                         throw new CborContentException("Map keys must be text.");
                     json.WritePropertyName(reader.ReadTextString());
-                    CopyValue(reader, json, depth + 1);
+                    CopyCbor(reader, json, depth + 1);
                 }
                 reader.ReadEndMap();
                 json.WriteEndObject();
@@ -104,7 +76,7 @@ public static class WireDocument
                 reader.ReadStartArray();
                 json.WriteStartArray();
                 while (reader.PeekState() != CborReaderState.EndArray)
-                    CopyValue(reader, json, depth + 1);
+                    CopyCbor(reader, json, depth + 1);
                 reader.ReadEndArray();
                 json.WriteEndArray();
                 break;
@@ -147,7 +119,7 @@ public static class WireDocument
                 }
                 else
                 {
-                    CopyValue(reader, json, depth + 1);
+                    CopyCbor(reader, json, depth + 1);
                 }
                 break;
             default:

@@ -9,8 +9,39 @@ using Runnel.Ingest.Throttling;
 
 namespace Runnel.Ingest.Operations;
 
-internal sealed partial class KinesisApi
+/// <summary>
+/// PutRecord, PutRecords, GetShardIterator and GetRecords: the hot path, on the request's pooled body. Each is limited
+/// per shard inside the operation (ProvisionedThroughputExceededException), never by the account's control-plane rate.
+/// </summary>
+internal sealed class KinesisDataPlane(
+    RouteCache routes,
+    IShardStoreLocator stores,
+    ShardIteratorCodec iterators,
+    TimeProvider time,
+    IThroughputLimiter limiter,
+    StreamMetrics metrics,
+    Capacity.TrafficRecorder traffic,
+    KinesisStreams streams,
+    ILogger<KinesisDataPlane> logger) : IKinesisOperations
 {
+    public bool Handles(string operation) => operation is "PutRecord" or "PutRecords" or "GetShardIterator" or "GetRecords";
+
+    public Task HandleAsync(string operation, ApiCall call) => operation switch
+    {
+        "PutRecord" => PutRecordAsync(call),
+        "PutRecords" => PutRecordsAsync(call),
+        "GetShardIterator" => GetShardIteratorAsync(call),
+        "GetRecords" => GetRecordsAsync(call),
+        _ => throw KinesisOperations.Unknown(operation),
+    };
+
+    private string Account => streams.Account;
+
+    private static bool IsRoutingMiss(Exception e) => e is ShardNotOwnedException or ShardSealedException;
+
+    private KinesisException ShardRateExceeded(string stream, int shardIndex) =>
+        KinesisException.Throughput($"Rate exceeded for shard {ShardIds.Format(shardIndex)} in stream {stream} under account {Account}.");
+
     /// <summary>Data of one record, absolute limit (UpdateMaxRecordSize's maximum of 10 MiB).</summary>
     private const int MaxDataBytes = 10 * 1024 * 1024;
     /// <summary>PutRecords: data plus partition keys of the whole request.</summary>
@@ -97,7 +128,7 @@ internal sealed partial class KinesisApi
     private async Task PutRecordAsync(ApiCall call)
     {
         var (name, record) = ParsePutRecord(call);
-        var route = await WritableRouteAsync(name);
+        var route = await streams.WritableRouteAsync(name);
         var hashKey = HashKeyOf(record, route, null, out var size);
         var batch = new[] { new AppendRecord(record.PartitionKey!, record.Data!.Value) };
         if (route.Route(hashKey) is { } target)
@@ -128,11 +159,11 @@ internal sealed partial class KinesisApi
             }
             catch (Exception e) when ((IsRoutingMiss(e) || e is ShardNotFoundException) && attempt < RouteAttemptsAfter(e))
             {
-                route = await (e is ShardSealedException ? SuccessorRouteAsync(route, shard.Index, call.Aborted) : routes.RefreshAsync(route).AsTask()) is { } fresh && RouteCache.IsWritable(fresh.Status) ? fresh : throw StreamNotFound(name);
+                route = await (e is ShardSealedException ? SuccessorRouteAsync(route, shard.Index, call.Aborted) : routes.RefreshAsync(route).AsTask()) is { } fresh && RouteCache.IsWritable(fresh.Status) ? fresh : throw streams.NotFound(name);
             }
             catch (ShardNotFoundException)
             {
-                throw StreamNotFound(name);
+                throw streams.NotFound(name);
             }
         }
     }
@@ -162,7 +193,7 @@ internal sealed partial class KinesisApi
         ValidateRecord(v, record, null);
         // Per-shard order is already strict, so the ordering hint only has to be well formed.
         v.SequenceNumber(ordering, "sequenceNumberForOrdering");
-        var stream = StreamNameOf(v, name, arn);
+        var stream = KinesisStreams.NameOf(v, name, arn);
         v.ThrowIfAny();
         return (stream!, record);
     }
@@ -189,7 +220,7 @@ internal sealed partial class KinesisApi
     /// <summary>Validates a batch against its stream, appends it, and reports each record's outcome.</summary>
     internal async Task<Batch> PutBatchAsync(string name, List<RecordInput> records, CancellationToken ct)
     {
-        var route = await WritableRouteAsync(name);
+        var route = await streams.WritableRouteAsync(name);
         var batch = new Batch(records.Count);
         var sizes = new int[records.Count];
         long total = 0;
@@ -408,7 +439,7 @@ internal sealed partial class KinesisApi
         if (records is not null)
             for (var i = 0; i < records.Count; i++)
                 ValidateRecord(v, records[i], i);
-        var stream = StreamNameOf(v, name, arn);
+        var stream = KinesisStreams.NameOf(v, name, arn);
         v.ThrowIfAny();
         return (stream!, records!);
     }
@@ -429,10 +460,10 @@ internal sealed partial class KinesisApi
         v.NotNull("shardIteratorType", type);
         v.Enum("shardIteratorType", type, IteratorTypes);
         v.SequenceNumber(startSeq, "startingSequenceNumber");
-        var stream = StreamNameOf(v, name, arn)!;
+        var stream = KinesisStreams.NameOf(v, name, arn)!;
         v.ThrowIfAny();
 
-        var route = await WritableRouteAsync(stream);
+        var route = await streams.WritableRouteAsync(stream);
         if (!ShardIds.TryParse(shardId, out var index))
             throw KinesisException.ResourceNotFound($"Could not find shard {shardId} in stream {stream} under account {Account}.");
         var canonical = ShardIds.Format(index);
@@ -648,5 +679,54 @@ internal sealed partial class KinesisApi
             await call.FlushAsync(w);
         else
             await call.RespondAsync(w);
+    }
+
+    // ---------------------------------------------------------------- Writes and reads across a reshard
+
+    /// <summary>How long a write to a sealed shard waits for its children to take over before it fails.</summary>
+    private static readonly TimeSpan SuccessorWait = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan SuccessorPoll = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// Attempts allowed for a write that met a sealed shard: each seal is followed by a wait for the commit that
+    /// replaces the shard, and a multi-round UpdateShardCount may seal the successors again in turn.
+    /// </summary>
+    private const int MaxSealedAttempts = 8;
+
+    private static int RouteAttemptsAfter(Exception e) => e is ShardSealedException ? MaxSealedAttempts : MaxRouteAttempts;
+
+    /// <summary>
+    /// After a write found its shard sealed: waits (bounded) until the stream's table no longer lists the shard
+    /// as open, i.e. the resharding committed and its children own the keys, and returns that table. A sealed
+    /// parent never takes another write, so the retry lands in a child, after every record the parent holds.
+    /// </summary>
+    private async Task<StreamRoute?> SuccessorRouteAsync(StreamRoute route, int shardIndex, CancellationToken ct)
+    {
+        // Real time, not the injectable clock: this waits for another component's progress.
+        var deadline = Environment.TickCount64 + (long)SuccessorWait.TotalMilliseconds;
+        while (true)
+        {
+            var fresh = await routes.RefreshAsync(route);
+            if (fresh is null || !RouteCache.IsWritable(fresh.Status) || fresh.Shard(shardIndex) is not { IsOpen: true })
+                return fresh;
+            if (Environment.TickCount64 >= deadline)
+                return fresh;
+            await Task.Delay(SuccessorPoll, ct);
+        }
+    }
+
+    /// <summary>
+    /// A read reached the end of a sealed shard. Until the resharding commits the children are not in the
+    /// table, so the end is not reported yet (the reader polls again at the same place); once committed the
+    /// fresh table carries the children for ChildShards.
+    /// </summary>
+    private async Task<(StreamRoute Route, bool EndOfShard)> SettledEndAsync(StreamRoute route, int shardIndex)
+    {
+        if (route.Shard(shardIndex) is { IsOpen: false })
+            return (route, true);
+        var fresh = await routes.RefreshAsync(route);
+        if (fresh is not null && fresh.Shard(shardIndex) is { IsOpen: false })
+            return (fresh, true);
+        return (route, false);
     }
 }

@@ -1,24 +1,79 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Runnel.Core.Errors;
 using Runnel.Core.Hashing;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.Ingest.Options;
 using Runnel.Ingest.Protocol;
+using Runnel.Ingest.Streams;
+using Runnel.Ingest.Throttling;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Ingest.Operations;
 
-internal sealed partial class KinesisApi
+/// <summary>
+/// The stream catalog's operations: create, delete, describe and list streams and shards, retention, record size,
+/// limits and tags. Each is admitted against its control-plane rate (<see cref="ControlPlaneAdmission"/>) first.
+/// </summary>
+internal sealed class KinesisControlPlane(
+    RouteCache routes,
+    IDbContextFactory<MetadataDbContext> dbFactory,
+    IShardStoreLocator stores,
+    IShardPlacer placer,
+    IOptions<IngestOptions> ingest,
+    TimeProvider time,
+    IThroughputLimiter limiter,
+    Capacity.HotKeyReporter heat,
+    KinesisStreams streams,
+    ControlPlaneAdmission admission) : IKinesisOperations
 {
+    private static readonly FrozenSet<string> Operations = new[]
+    {
+        "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary", "ListStreams", "ListShards",
+        "IncreaseStreamRetentionPeriod", "DecreaseStreamRetentionPeriod",
+        "AddTagsToStream", "RemoveTagsFromStream", "ListTagsForStream",
+        "TagResource", "UntagResource", "ListTagsForResource",
+        "DescribeLimits", "UpdateMaxRecordSize",
+    }.ToFrozenSet(StringComparer.Ordinal);
+
+    public bool Handles(string operation) => Operations.Contains(operation);
+
+    public async Task HandleAsync(string operation, ApiCall call)
+    {
+        await admission.AdmitAsync(operation, call.Aborted);
+        await (operation switch
+        {
+            "CreateStream" => CreateStreamAsync(call),
+            "DeleteStream" => DeleteStreamAsync(call),
+            "DescribeStream" => DescribeStreamAsync(call),
+            "DescribeStreamSummary" => DescribeStreamSummaryAsync(call),
+            "ListStreams" => ListStreamsAsync(call),
+            "ListShards" => ListShardsAsync(call),
+            "IncreaseStreamRetentionPeriod" => ChangeRetentionAsync(call, increase: true),
+            "DecreaseStreamRetentionPeriod" => ChangeRetentionAsync(call, increase: false),
+            "AddTagsToStream" => AddTagsAsync(call, byResource: false),
+            "TagResource" => AddTagsAsync(call, byResource: true),
+            "RemoveTagsFromStream" => RemoveTagsAsync(call, byResource: false),
+            "UntagResource" => RemoveTagsAsync(call, byResource: true),
+            "ListTagsForStream" => ListTagsForStreamAsync(call),
+            "ListTagsForResource" => ListTagsForResourceAsync(call),
+            "DescribeLimits" => DescribeLimitsAsync(call),
+            "UpdateMaxRecordSize" => UpdateMaxRecordSizeAsync(call),
+            _ => throw KinesisOperations.Unknown(operation),
+        });
+    }
+
+    private string Account => streams.Account;
+
     private const int MinRetentionHours = 24;
     private const int MaxRetentionHours = 8760;
     private const int MaxTagsPerStream = 50;
-    private const int MaxShardsPerStream = 100_000;
-    private static readonly string[] StreamModes = [Metadata.Entities.StreamModes.Provisioned, Metadata.Entities.StreamModes.OnDemand];
     private static readonly string[] ShardFilterTypes = ["AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON", "AT_LATEST", "AT_TIMESTAMP", "FROM_TIMESTAMP"];
     private static readonly TimeSpan NextTokenLifetime = TimeSpan.FromSeconds(300);
 
@@ -99,18 +154,6 @@ internal sealed partial class KinesisApi
         return q;
     }
 
-    private async Task<StreamEntity> FindStreamAsync(MetadataDbContext db, string name, CancellationToken ct, bool tracked = false)
-    {
-        var query = tracked ? db.Streams : db.Streams.AsNoTracking();
-        return await query.FirstOrDefaultAsync(s => s.Name == name, ct) ?? throw StreamNotFound(name);
-    }
-
-    private KinesisException NotActive(StreamEntity s) =>
-        KinesisException.ResourceInUse($"Stream {s.Name} under account {Account} not ACTIVE, instead in state {s.Status}");
-
-    private async Task<long> OpenShardCountAsync(MetadataDbContext db, CancellationToken ct) =>
-        await db.Shards.CountAsync(s => s.EndingSequenceNumber == null, ct);
-
     // ---------------------------------------------------------------- CreateStream / DeleteStream
 
     private async Task CreateStreamAsync(ApiCall call)
@@ -119,8 +162,8 @@ internal sealed partial class KinesisApi
         var v = new Violations();
         v.NotNull("streamName", q.StreamName);
         v.StreamName(q.StreamName);
-        v.Range("shardCount", q.ShardCount, 1, MaxShardsPerStream);
-        v.Enum("streamModeDetails.streamMode", q.StreamMode, StreamModes);
+        v.Range("shardCount", q.ShardCount, 1, KinesisStreams.MaxShardsPerStream);
+        v.Enum("streamModeDetails.streamMode", q.StreamMode, KinesisStreams.Modes);
         v.Range("maxRecordSizeInKiB", q.MaxRecordSizeInKiB, 1024, 10240);
         ValidateTags(v, q.Tags, "tags");
         v.ThrowIfAny();
@@ -134,13 +177,9 @@ internal sealed partial class KinesisApi
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (await db.Streams.AnyAsync(s => s.Name == name, ct))
             throw KinesisException.ResourceInUse($"Stream {name} under account {Account} already exists.");
-        var open = await OpenShardCountAsync(db, ct);
-        if (open + shardCount > ingest.Value.ShardLimit)
-            throw KinesisException.LimitExceeded(
-                $"This request would exceed the shard limit for the account {Account} in {Region}. Current shard count for the account: {open}. Limit: {ingest.Value.ShardLimit}. Number of additional shards that would have resulted from this request: {shardCount}. Refer to the AWS Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits.");
-        if (mode == Metadata.Entities.StreamModes.OnDemand
-            && await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct) >= ingest.Value.OnDemandStreamLimit)
-            throw KinesisException.LimitExceeded($"This request would exceed the limit of {ingest.Value.OnDemandStreamLimit} on-demand streams for the account {Account} in {Region}.");
+        await streams.CheckShardLimitAsync(db, shardCount, ct);
+        if (mode == Metadata.Entities.StreamModes.OnDemand)
+            await streams.CheckOnDemandStreamLimitAsync(db, ct);
 
         var now = time.GetUtcNow();
         var stream = new StreamEntity
@@ -201,15 +240,15 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.ThrowIfAny();
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        var stream = await streams.FindStreamAsync(db, name, ct, tracked: true);
         // A stream still CREATING has owners opening its shards: deleting now would leave folders they create after
         // the delete went by. A DELETING one may be deleted again (a deletion that failed part way is finished so).
         if (stream.Status == StreamStatuses.Creating)
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         if (q.EnforceConsumerDeletion != true && await db.StreamConsumers.AnyAsync(c => c.StreamId == stream.Id, ct))
             throw KinesisException.ResourceInUse($"Stream {name} under account {Account} has registered consumers. Deregister them or set EnforceConsumerDeletion.");
         stream.Status = StreamStatuses.Deleting;
@@ -241,7 +280,7 @@ internal sealed partial class KinesisApi
     private void WriteStreamHeader(WireWriter w, StreamEntity s)
     {
         w.String("StreamName", s.Name);
-        w.String("StreamARN", ArnOf(s.Name));
+        w.String("StreamARN", streams.ArnOf(s.Name));
         w.String("StreamStatus", s.Status);
         w.StartObject("StreamModeDetails");
         w.String("StreamMode", s.Mode);
@@ -281,14 +320,14 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.Range("limit", q.Limit, 1, 10000);
         v.ShardId(q.ExclusiveStartShardId, "exclusiveStartShardId");
         v.ThrowIfAny();
         var ct = call.Aborted;
-        await AdmitPerStreamAsync("DescribeStream", name, ct);
+        await admission.AdmitPerStreamAsync("DescribeStream", name, ct);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).ToListAsync(ct);
         shards.Sort((a, b) => a.ShardIndex.CompareTo(b.ShardIndex));
         var after = q.ExclusiveStartShardId is null ? -1 : ShardIds.TryParse(q.ExclusiveStartShardId, out var ex) ? ex : int.MaxValue;
@@ -314,12 +353,12 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.ThrowIfAny();
         var ct = call.Aborted;
-        await AdmitPerStreamAsync("DescribeStreamSummary", name, ct);
+        await admission.AdmitPerStreamAsync("DescribeStreamSummary", name, ct);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         var openIndexes = await db.Shards.Where(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null).Select(s => s.ShardIndex).ToListAsync(ct);
         var open = openIndexes.Count;
         var consumers = await db.StreamConsumers.CountAsync(c => c.StreamId == stream.Id, ct);
@@ -410,7 +449,7 @@ internal sealed partial class KinesisApi
         {
             w.StartObject();
             w.String("StreamName", s.Name);
-            w.String("StreamARN", ArnOf(s.Name));
+            w.String("StreamARN", streams.ArnOf(s.Name));
             w.String("StreamStatus", s.Status);
             w.StartObject("StreamModeDetails");
             w.String("StreamMode", s.Mode);
@@ -499,12 +538,12 @@ internal sealed partial class KinesisApi
         }
         else
         {
-            var resolved = StreamNameOf(v, q.StreamName, q.StreamArn, required: false);
+            var resolved = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn, required: false);
             v.ThrowIfAny();
             name = resolved ?? throw KinesisException.InvalidArgument("Either NextToken or StreamName should be provided.");
             after = q.ExclusiveStartShardId is null ? -1 : ShardIds.TryParse(q.ExclusiveStartShardId, out var ex) ? ex : int.MaxValue;
         }
-        await AdmitPerStreamAsync("ListShards", name, call.Aborted);
+        await admission.AdmitPerStreamAsync("ListShards", name, call.Aborted);
         if (filterType is "AFTER_SHARD_ID")
         {
             if (filterShard is null || !ShardIds.TryParse(filterShard, out var fi))
@@ -520,7 +559,7 @@ internal sealed partial class KinesisApi
 
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         if (createdMs is { } c && c != stream.CreatedAt.ToUnixTimeMilliseconds() && c / 1000 != stream.CreatedAt.ToUnixTimeSeconds())
             throw KinesisException.ResourceNotFound($"Stream {name} under account {Account} with the given creation timestamp not found.");
         var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).ToListAsync(ct);
@@ -566,7 +605,7 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("retentionPeriodHours", q.RetentionPeriodHours);
         v.Range("retentionPeriodHours", q.RetentionPeriodHours, 1, int.MaxValue);
         v.ThrowIfAny();
@@ -577,9 +616,9 @@ internal sealed partial class KinesisApi
             throw KinesisException.InvalidArgument($"Maximum allowed retention period is {MaxRetentionHours} hours. Requested retention period ({hours} hours) is too long.");
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct, tracked: true);
+        var stream = await streams.FindStreamAsync(db, name, ct, tracked: true);
         if (stream.Status != StreamStatuses.Active)
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         if (increase && hours < stream.RetentionHours)
             throw KinesisException.InvalidArgument(
                 $"Requested retention period ({hours} hours) for stream {name} can not be shorter than existing retention period ({stream.RetentionHours} hours). Use DecreaseRetentionPeriod API.");
@@ -613,15 +652,15 @@ internal sealed partial class KinesisApi
         var q = ParseControl(call);
         var v = new Violations();
         v.NotNull("streamARN", q.StreamArn);
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn);
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn);
         v.NotNull("maxRecordSizeInKiB", q.MaxRecordSizeInKiB);
         v.Range("maxRecordSizeInKiB", q.MaxRecordSizeInKiB, 1024, 10240);
         v.ThrowIfAny();
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name!, ct, tracked: true);
+        var stream = await streams.FindStreamAsync(db, name!, ct, tracked: true);
         if (stream.Status != StreamStatuses.Active)
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         stream.MaxRecordSizeKiB = (int)q.MaxRecordSizeInKiB!.Value;
         stream.Version++;
         await db.SaveChangesAsync(ct);
@@ -634,7 +673,7 @@ internal sealed partial class KinesisApi
         ParseControl(call);
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var open = await OpenShardCountAsync(db, ct);
+        var open = await streams.OpenShardCountAsync(db, ct);
         var onDemand = await db.Streams.CountAsync(s => s.Mode == Metadata.Entities.StreamModes.OnDemand, ct);
         using var w = call.Writer();
         w.StartObject();
@@ -707,16 +746,16 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("tags", q.Tags);
         ValidateTags(v, q.Tags, "tags", minCount: 1);
         v.ThrowIfAny();
         CheckTagCharacters(q.Tags!.Keys.Concat(q.Tags.Values));
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         // Two calls adding one key at once both see it absent and both insert: the second insert breaks the key's
         // uniqueness. Adding a tag is an upsert, so the loser reads again and updates the row the winner made.
         for (var attempt = 1; ; attempt++)
@@ -751,7 +790,7 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("tagKeys", q.TagKeys);
         v.ListLength("tagKeys", q.TagKeys, 1, MaxTagsPerStream);
         if (q.TagKeys?.Any(k => k.Length is < 1 or > 128) == true)
@@ -760,9 +799,9 @@ internal sealed partial class KinesisApi
         CheckTagCharacters(q.TagKeys!);
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
-            throw NotActive(stream);
+            throw streams.NotActive(stream);
         var keys = q.TagKeys!;
         var doomed = await db.StreamTags.Where(t => t.StreamId == stream.Id && keys.Contains(t.Key)).ToListAsync(ct);
         db.StreamTags.RemoveRange(doomed);
@@ -774,13 +813,13 @@ internal sealed partial class KinesisApi
     {
         var q = ParseControl(call);
         var v = new Violations();
-        var name = StreamNameOf(v, q.StreamName, q.StreamArn)!;
+        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.Length("exclusiveStartTagKey", q.ExclusiveStartTagKey, 1, 128);
         v.Range("limit", q.Limit, 1, 50);
         v.ThrowIfAny();
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         var tags = await db.StreamTags.AsNoTracking().Where(t => t.StreamId == stream.Id).ToListAsync(ct);
         tags.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
         var start = q.ExclusiveStartTagKey;
@@ -810,7 +849,7 @@ internal sealed partial class KinesisApi
         var name = ResourceStreamName(v, q.ResourceArn);
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await FindStreamAsync(db, name, ct);
+        var stream = await streams.FindStreamAsync(db, name, ct);
         var tags = await db.StreamTags.AsNoTracking().Where(t => t.StreamId == stream.Id).ToListAsync(ct);
         tags.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
         using var w = call.Writer();

@@ -1,0 +1,56 @@
+using Microsoft.EntityFrameworkCore;
+using Runnel.Core.Errors;
+using Runnel.Ingest.Protocol;
+
+namespace Runnel.Ingest.Operations;
+
+/// <summary>
+/// A group of <c>Kinesis_20131202.*</c> operations run on the public endpoint's pooled request body. Each one parses
+/// its request in one pass (type errors are SerializationException), validates every member into one
+/// ValidationException, checks the stream's state, and only then changes anything, so bad input never has an effect.
+/// </summary>
+internal interface IKinesisOperations
+{
+    bool Handles(string operation);
+
+    Task HandleAsync(string operation, ApiCall call);
+}
+
+/// <summary>
+/// The Kinesis operation table: data plane, control plane and resharding. Adding an operation touches its handler and,
+/// for a new group, this list. Kinesis operations served elsewhere (consumers, encryption) go through the gateway's
+/// <see cref="Gateway.AwsOperationTable"/>.
+/// </summary>
+internal sealed class KinesisOperations(KinesisDataPlane dataPlane, KinesisControlPlane controlPlane, KinesisResharding resharding, KinesisStreams streams)
+{
+    // The data plane first: it serves nearly every call.
+    private readonly IKinesisOperations[] _handlers = [dataPlane, controlPlane, resharding];
+
+    public bool IsKnown(string operation) => Find(operation) is not null;
+
+    public async Task DispatchAsync(string operation, ApiCall call)
+    {
+        var handler = Find(operation) ?? throw Unknown(operation);
+        try
+        {
+            await handler.HandleAsync(operation, call);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Two control-plane writes to one stream: the row's version changed between this call's read and its write,
+            // and nothing of this call was kept. AWS answers a change that races another with ResourceInUseException.
+            throw KinesisException.ResourceInUse($"The stream was changed by another request at the same time under account {streams.Account}; retry the request.");
+        }
+    }
+
+    internal static KinesisException Unknown(string operation) =>
+        new(ErrorTypes.UnknownOperation, $"Operation {operation} is not supported.");
+
+    private IKinesisOperations? Find(string operation)
+    {
+        foreach (var handler in _handlers)
+            if (handler.Handles(operation))
+                return handler;
+        return null;
+    }
+}
