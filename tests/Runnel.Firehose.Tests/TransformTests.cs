@@ -127,6 +127,14 @@ public sealed class TransformTests
         Assert.Equal(sent.Length, sent.Select(r => r.GetProperty("recordId").GetString()).Distinct().Count());
         Assert.Equal(first.GetProperty("records").GetRawText(), requests[1].GetProperty("records").GetRawText());
 
+        // One failed and one answered invocation; four records processed (Ok or Dropped), 14 bytes returned.
+        var scrape = await host.Http.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+        Assert.Equal(1, MetricsTests.Value(scrape, "ExecuteProcessing_Success_total", hose));
+        Assert.Equal(1, MetricsTests.Value(scrape, "ExecuteProcessing_Failures_total", hose));
+        Assert.Equal(4, MetricsTests.Value(scrape, "SucceedProcessing_Records_total", hose));
+        Assert.Equal(14, MetricsTests.Value(scrape, "SucceedProcessing_Bytes_bytes_total", hose) ?? MetricsTests.Value(scrape, "SucceedProcessing_Bytes_total", hose));
+        Assert.Contains("ExecuteProcessing_Duration", scrape);
+
         // Described as configured, with AWS's defaults filled in.
         var described = await host.CliAsync("firehose", "describe-delivery-stream", "--delivery-stream-name", hose);
         var processing = described!["DeliveryStreamDescription"]!["Destinations"]![0]!["ExtendedS3DestinationDescription"]!["ProcessingConfiguration"]!;
@@ -248,6 +256,43 @@ public sealed class TransformTests
         });
         Assert.Equal("InvalidArgumentException", update.ErrorType);
         Assert.Contains("cannot be disabled", update.Body.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task Records_of_partitions_beyond_500_in_one_flush_go_to_partitioning_failed()
+    {
+        using var data = new TempDirectory("firehose-partition");
+        await using var host = await StartAsync(data);
+        var hose = FirehoseHost.NewName("many");
+        var bucket = FirehoseHost.NewBucket();
+        await host.Buckets.CreateAsync(bucket);
+        var extraction = new
+        {
+            Type = "MetadataExtraction",
+            Parameters = new[]
+            {
+                new { ParameterName = "MetadataExtractionQuery", ParameterValue = "{c: .c}" },
+                new { ParameterName = "JsonParsingEngine", ParameterValue = "JQ-1.6" },
+            },
+        };
+        // Both batches arrive well within the 10 s interval, so they are written together.
+        await host.FirehoseAsync("CreateDeliveryStream", new
+        {
+            DeliveryStreamName = hose,
+            ExtendedS3DestinationConfiguration = Extended(bucket, new { Enabled = true, Processors = new[] { extraction } }, new { Enabled = true },
+                prefix: "c=!{partitionKeyFromQuery:c}/", size: 64, interval: 10),
+        });
+        var records = Enumerable.Range(0, 502).Select(i => $"{{\"c\":{i}}}").ToArray();
+        await PutAsync(host, hose, records[..300]);
+        await PutAsync(host, hose, records[300..]);
+
+        var keys = await host.WaitForObjectsAsync(bucket, 501, TimeSpan.FromSeconds(180));
+        Assert.Equal(501, keys.Count);
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => $"c={i}/").Order(StringComparer.Ordinal),
+            keys.Where(k => k.StartsWith("c=", StringComparison.Ordinal)).Select(k => k[..(k.IndexOf('/') + 1)]).Order(StringComparer.Ordinal));
+        var failed = Lines(await TextAsync(host, bucket, Assert.Single(keys, k => k.StartsWith("errors/partitioning-failed/", StringComparison.Ordinal))));
+        Assert.Equal([records[500], records[501]], failed.Select(f => Encoding.UTF8.GetString(Convert.FromBase64String(f.GetProperty("rawData").GetString()!))));
+        Assert.All(failed, f => Assert.Equal("DynamicPartitioning.PartitionCountExceeded", f.GetProperty("errorCode").GetString()));
     }
 
     [Fact]
