@@ -311,6 +311,40 @@ public sealed class TransformTests
         Assert.True(function.Requests.Count > calls, "the function was not called again for the replayed range");
     }
 
+    private static object DeAggregation(string type) => new { Type = "RecordDeAggregation", Parameters = new[] { new { ParameterName = "SubRecordType", ParameterValue = type } } };
+
+    [Fact]
+    public async Task Aggregated_JSON_records_are_split_before_partitioning()
+    {
+        using var data = new TempDirectory("firehose-partition");
+        await using var host = await StartAsync(data);
+        var hose = FirehoseHost.NewName("deagg");
+        var bucket = FirehoseHost.NewBucket();
+        await host.Buckets.CreateAsync(bucket);
+        var extraction = new
+        {
+            Type = "MetadataExtraction",
+            Parameters = new[]
+            {
+                new { ParameterName = "MetadataExtractionQuery", ParameterValue = "{c: .c}" },
+                new { ParameterName = "JsonParsingEngine", ParameterValue = "JQ-1.6" },
+            },
+        };
+        var delimiter = new { Type = "AppendDelimiterToRecord", Parameters = Array.Empty<object>() };
+        await host.FirehoseAsync("CreateDeliveryStream", new
+        {
+            DeliveryStreamName = hose,
+            ExtendedS3DestinationConfiguration = Extended(bucket, new { Enabled = true, Processors = new object[] { DeAggregation("JSON"), extraction, delimiter } },
+                new { Enabled = true }, prefix: "c=!{partitionKeyFromQuery:c}/", size: 64),
+        });
+        await PutAsync(host, hose, ["""{"c":"a","n":1}{"c":"b"}""" + "\n" + """{"c":"a","n":2}""", """{"c":"b","n":3}"""]);
+
+        var keys = await host.WaitForObjectsAsync(bucket, 2);
+        Assert.Equal(2, keys.Count);
+        Assert.Equal("{\"c\":\"a\",\"n\":1}\n{\"c\":\"a\",\"n\":2}\n", await TextAsync(host, bucket, Assert.Single(keys, k => k.StartsWith("c=a/", StringComparison.Ordinal))));
+        Assert.Equal("{\"c\":\"b\"}\n{\"c\":\"b\",\"n\":3}\n", await TextAsync(host, bucket, Assert.Single(keys, k => k.StartsWith("c=b/", StringComparison.Ordinal))));
+    }
+
     [Fact]
     public async Task Records_of_partitions_beyond_500_in_one_flush_go_to_partitioning_failed()
     {
@@ -384,6 +418,8 @@ public sealed class TransformTests
             (Config(new { Enabled = true, Processors = new[] { new { Type = "Decompression", Parameters = Array.Empty<object>() } } }), "not supported"),
             (Config(new { Enabled = true, Processors = new[] { new { Type = "Upcase", Parameters = Array.Empty<object>() } } }), "must be one of"),
             (Config(new { Enabled = true }, partitioned, prefix: "c=!{partitionKeyFromLambda:region}/"), "needs an enabled Lambda processor"),
+            (Config(new { Enabled = true, Processors = new object[] { DeAggregation("XML"), Extraction("{customer_id: .customer_id}") } }, partitioned, prefix: CustomerPrefix), "JSON or DELIMITED"),
+            (Config(new { Enabled = true, Processors = new object[] { DeAggregation("DELIMITED"), Extraction("{customer_id: .customer_id}") } }, partitioned, prefix: CustomerPrefix), "needs the parameter Delimiter"),
         };
         foreach (var (config, expected) in cases)
         {

@@ -53,7 +53,23 @@ public sealed partial class ShardDelivery
                     Convert.ToBase64String(o.Source.Data.Span), processing.Lambda?.LambdaArn));
                 continue;
             }
-            var data = o.Data ?? o.Source.Data.ToArray();
+            var whole = o.Data ?? o.Source.Data.ToArray();
+            List<byte[]> parts;
+            try
+            {
+                parts = processing.Enabled && processing.SubRecordType is { } type ? RecordDeAggregation.Split(whole, type, processing.SubRecordDelimiter) : [whole];
+            }
+            catch (FormatException e)
+            {
+                failedPartitioning.Add(PartitioningFailure(o.Source, whole, "RecordDeAggregation.Failed", e.Message, now));
+                continue;
+            }
+            foreach (var data in parts)
+                Place(o, data);
+        }
+
+        void Place(TransformOutcome o, byte[] data)
+        {
             PartitionValues? keys = null;
             var partitionId = "";
             if (_destination.Partitioned)
@@ -66,7 +82,7 @@ public sealed partial class ShardDelivery
                 catch (JqException e)
                 {
                     failedPartitioning.Add(PartitioningFailure(o.Source, data, "DynamicPartitioning.MetadataExtractionFailed", e.Message, now));
-                    continue;
+                    return;
                 }
             }
             if (!partitions.TryGetValue(partitionId, out var partition))
@@ -75,7 +91,7 @@ public sealed partial class ShardDelivery
                 {
                     failedPartitioning.Add(PartitioningFailure(o.Source, data, "DynamicPartitioning.PartitionCountExceeded",
                         $"The records being delivered have more than {MaxActivePartitions} partitions.", now));
-                    continue;
+                    return;
                 }
                 partitions[partitionId] = partition = new Partition(keys, []);
                 order.Add(partition);

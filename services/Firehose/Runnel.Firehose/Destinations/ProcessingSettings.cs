@@ -24,7 +24,8 @@ public sealed record LambdaProcessor
 
 /// <summary>
 /// ProcessingConfiguration and DynamicPartitioningConfiguration of an S3 destination, with AWS's defaults filled in.
-/// Processors run in AWS's order: Lambda, then MetadataExtraction (over the Lambda's output), then AppendDelimiterToRecord.
+/// Processors run in this order: Lambda, RecordDeAggregation (of the Lambda's output), MetadataExtraction (of each
+/// sub-record), AppendDelimiterToRecord.
 /// </summary>
 public sealed record ProcessingSettings
 {
@@ -36,11 +37,15 @@ public sealed record ProcessingSettings
     public string? JsonParsingEngine { get; init; }
     /// <summary>The delimiter as configured (escapes such as <c>\n</c> unexpanded); null when AppendDelimiterToRecord is absent.</summary>
     public string? Delimiter { get; init; }
+    /// <summary>RecordDeAggregation's SubRecordType (JSON or DELIMITED); null without that processor.</summary>
+    public string? SubRecordType { get; init; }
+    /// <summary>RecordDeAggregation's Delimiter for DELIMITED, base64 as configured.</summary>
+    public string? SubRecordDelimiter { get; init; }
     public bool DynamicPartitioning { get; init; }
     public int PartitioningRetrySeconds { get; init; } = DefaultPartitioningRetrySeconds;
 
     /// <summary>The processors that run: nothing happens to records while ProcessingConfiguration is disabled.</summary>
-    public bool Active => Enabled && (Lambda is not null || MetadataExtractionQuery is not null || Delimiter is not null);
+    public bool Active => Enabled && (Lambda is not null || MetadataExtractionQuery is not null || Delimiter is not null || SubRecordType is not null);
 
     private static readonly HashSet<string> KnownTypes = ["RecordDeAggregation", "Decompression", "CloudWatchLogProcessing", "Lambda", "MetadataExtraction", "AppendDelimiterToRecord"];
 
@@ -82,7 +87,7 @@ public sealed record ProcessingSettings
         p = p with { Enabled = JsonMembers.Boolean(pc, "Enabled") ?? p.Enabled };
         if (!pc.TryGetProperty("Processors", out _))
             return p;
-        p = p with { Lambda = null, MetadataExtractionQuery = null, JsonParsingEngine = null, Delimiter = null };
+        p = p with { Lambda = null, MetadataExtractionQuery = null, JsonParsingEngine = null, Delimiter = null, SubRecordType = null, SubRecordDelimiter = null };
         var seen = new HashSet<string>();
         foreach (var processor in JsonMembers.Array(pc, "Processors"))
         {
@@ -112,6 +117,7 @@ public sealed record ProcessingSettings
                 "Lambda" => p with { Lambda = ReadLambda(parameters) },
                 "MetadataExtraction" => ReadExtraction(parameters, p),
                 "AppendDelimiterToRecord" => p with { Delimiter = ReadDelimiter(parameters) },
+                "RecordDeAggregation" => ReadDeAggregation(parameters, p),
                 _ => throw FirehoseErrors.Invalid($"Processor {type} is not supported by this deployment."),
             };
         }
@@ -161,6 +167,27 @@ public sealed record ProcessingSettings
         return p with { MetadataExtractionQuery = query, JsonParsingEngine = engine };
     }
 
+    private static ProcessingSettings ReadDeAggregation(Dictionary<string, string> parameters, ProcessingSettings p)
+    {
+        OnlyParameters(parameters, "RecordDeAggregation", "SubRecordType", "Delimiter");
+        var type = parameters.GetValueOrDefault("SubRecordType") ?? throw FirehoseErrors.Invalid("Processor RecordDeAggregation needs the parameter SubRecordType (JSON or DELIMITED).");
+        if (type is not (RecordDeAggregation.Json or RecordDeAggregation.Delimited))
+            throw FirehoseErrors.Invalid($"SubRecordType must be JSON or DELIMITED, got '{type}'.");
+        var delimiter = parameters.GetValueOrDefault("Delimiter");
+        if (type == RecordDeAggregation.Delimited)
+        {
+            if (delimiter is null)
+                throw FirehoseErrors.Invalid("RecordDeAggregation with SubRecordType DELIMITED needs the parameter Delimiter (base64).");
+            if (!RecordDeAggregation.TryDecodeDelimiter(delimiter, out _))
+                throw FirehoseErrors.Invalid($"The RecordDeAggregation Delimiter must be base64 of at least one byte, got '{delimiter}'.");
+        }
+        else if (delimiter is not null)
+        {
+            throw FirehoseErrors.Invalid("The RecordDeAggregation Delimiter applies only to SubRecordType DELIMITED.");
+        }
+        return p with { SubRecordType = type, SubRecordDelimiter = delimiter };
+    }
+
     private static string ReadDelimiter(Dictionary<string, string> parameters)
     {
         OnlyParameters(parameters, "AppendDelimiterToRecord", "Delimiter");
@@ -180,8 +207,8 @@ public sealed record ProcessingSettings
     /// <summary>Checks the combination against the destination's prefixes and buffering, as AWS does at create and update.</summary>
     public void Validate(PrefixTemplate prefix, string? errorOutputPrefix, int sizeInMBs)
     {
-        if ((MetadataExtractionQuery is not null || Delimiter is not null) && !DynamicPartitioning)
-            throw FirehoseErrors.Invalid("The MetadataExtraction and AppendDelimiterToRecord processors need dynamic partitioning enabled.");
+        if ((MetadataExtractionQuery is not null || Delimiter is not null || SubRecordType is not null) && !DynamicPartitioning)
+            throw FirehoseErrors.Invalid("The MetadataExtraction, AppendDelimiterToRecord and RecordDeAggregation processors need dynamic partitioning enabled.");
         if (!DynamicPartitioning)
             return;
         if (!prefix.HasPartitionKeys)
@@ -216,6 +243,8 @@ public sealed record ProcessingSettings
                 ("BufferIntervalInSeconds", l.BufferIntervalInSeconds.ToString(CultureInfo.InvariantCulture)),
             ]);
         }
+        if (SubRecordType is { } subRecordType)
+            Processor(w, "RecordDeAggregation", [("SubRecordType", subRecordType), .. SubRecordDelimiter is null ? Array.Empty<(string, string)>() : [("Delimiter", SubRecordDelimiter)]]);
         if (MetadataExtractionQuery is { } query)
             Processor(w, "MetadataExtraction", [("MetadataExtractionQuery", query), ("JsonParsingEngine", JsonParsingEngine ?? "JQ-1.6")]);
         if (Delimiter is { } delimiter)
