@@ -266,15 +266,7 @@ public sealed class TransformTests
             d.StartsWith("drop-", StringComparison.Ordinal) || d.StartsWith("fail-", StringComparison.Ordinal) ? Upper(d) : ("Ok", d, null))));
         var hose = FirehoseHost.NewName("replay");
         var bucket = FirehoseHost.NewBucket();
-        var extraction = new
-        {
-            Type = "MetadataExtraction",
-            Parameters = new[]
-            {
-                new { ParameterName = "MetadataExtractionQuery", ParameterValue = "{c: .c}" },
-                new { ParameterName = "JsonParsingEngine", ParameterValue = "JQ-1.6" },
-            },
-        };
+        var extraction = Extraction("{c: .c}");
         string[] records = ["""{"c":"x"}""", """{"c":"y"}""", "drop-1", "fail-1", """{"c":"x","n":2}"""];
         IReadOnlyList<string> keys;
         var contents = new Dictionary<string, byte[]>();
@@ -311,6 +303,16 @@ public sealed class TransformTests
         Assert.True(function.Requests.Count > calls, "the function was not called again for the replayed range");
     }
 
+    private static object Extraction(string query, string engine = "JQ-1.6") => new
+    {
+        Type = "MetadataExtraction",
+        Parameters = new[]
+        {
+            new { ParameterName = "MetadataExtractionQuery", ParameterValue = query },
+            new { ParameterName = "JsonParsingEngine", ParameterValue = engine },
+        },
+    };
+
     private static object DeAggregation(string type) => new { Type = "RecordDeAggregation", Parameters = new[] { new { ParameterName = "SubRecordType", ParameterValue = type } } };
 
     [Fact]
@@ -321,15 +323,7 @@ public sealed class TransformTests
         var hose = FirehoseHost.NewName("deagg");
         var bucket = FirehoseHost.NewBucket();
         await host.Buckets.CreateAsync(bucket);
-        var extraction = new
-        {
-            Type = "MetadataExtraction",
-            Parameters = new[]
-            {
-                new { ParameterName = "MetadataExtractionQuery", ParameterValue = "{c: .c}" },
-                new { ParameterName = "JsonParsingEngine", ParameterValue = "JQ-1.6" },
-            },
-        };
+        var extraction = Extraction("{c: .c}");
         var delimiter = new { Type = "AppendDelimiterToRecord", Parameters = Array.Empty<object>() };
         await host.FirehoseAsync("CreateDeliveryStream", new
         {
@@ -353,15 +347,7 @@ public sealed class TransformTests
         var hose = FirehoseHost.NewName("many");
         var bucket = FirehoseHost.NewBucket();
         await host.Buckets.CreateAsync(bucket);
-        var extraction = new
-        {
-            Type = "MetadataExtraction",
-            Parameters = new[]
-            {
-                new { ParameterName = "MetadataExtractionQuery", ParameterValue = "{c: .c}" },
-                new { ParameterName = "JsonParsingEngine", ParameterValue = "JQ-1.6" },
-            },
-        };
+        var extraction = Extraction("{c: .c}");
         // Both batches arrive well within the 10 s interval, so they are written together.
         await host.FirehoseAsync("CreateDeliveryStream", new
         {
@@ -388,15 +374,6 @@ public sealed class TransformTests
         using var data = new TempDirectory("firehose-transform");
         await using var host = await StartAsync(data);
         var bucket = FirehoseHost.NewBucket();
-        object Extraction(string query, string engine = "JQ-1.6") => new
-        {
-            Type = "MetadataExtraction",
-            Parameters = new[]
-            {
-                new { ParameterName = "MetadataExtractionQuery", ParameterValue = query },
-                new { ParameterName = "JsonParsingEngine", ParameterValue = engine },
-            },
-        };
         object Config(object? processing = null, object? partitioning = null, string? prefix = null, string? errorPrefix = "errors/!{firehose:error-output-type}/", int size = 64) =>
             Extended(bucket, processing, partitioning, prefix, errorPrefix, size, interval: 60);
         var partitioned = new { Enabled = true };
