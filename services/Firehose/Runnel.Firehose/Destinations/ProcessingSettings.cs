@@ -79,7 +79,8 @@ public sealed record ProcessingSettings
             JsonMembers.OnlyKnown(pc, "ProcessingConfiguration", new HashSet<string> { "Enabled", "Processors" });
             p = ReadProcessors(pc, p);
         }
-        return p.Enabled || p.DynamicPartitioning ? p : current is null ? null : p;
+        // A configuration given disabled is kept, so that it is described as it was given.
+        return current is null && !p.Enabled && !p.DynamicPartitioning && p.Lambda is null && p.MetadataExtractionQuery is null && p.Delimiter is null && p.SubRecordType is null ? null : p;
     }
 
     private static ProcessingSettings ReadProcessors(JsonElement pc, ProcessingSettings p)
