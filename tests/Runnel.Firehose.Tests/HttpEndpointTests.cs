@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.IO.Compression;
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using Runnel.TestKit;
@@ -13,69 +10,13 @@ namespace Runnel.Firehose.Tests;
 /// </summary>
 public sealed class HttpEndpointTests
 {
-    /// <summary>One request the receiver saw: its headers and its body, decoded when GZIP.</summary>
-    private sealed record Seen(Dictionary<string, string> Headers, JsonElement Body);
-
-    /// <summary>An HTTP endpoint on loopback that answers each request with the next answer of a script.</summary>
-    private sealed class Receiver : IDisposable
-    {
-        private readonly HttpListener _listener = new();
-        private readonly Func<int, string, (int Status, string Body)> _answer;
-        private readonly Task _loop;
-
-        public Receiver(Func<int, string, (int Status, string Body)> answer)
-        {
-            _answer = answer;
-            Port = FreePorts.Get(1)[0];
-            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            _listener.Start();
-            _loop = Task.Run(LoopAsync);
-        }
-
-        public int Port { get; }
-        public string Url => $"http://127.0.0.1:{Port}/ingest?token=t";
-        public ConcurrentQueue<Seen> Requests { get; } = new();
-
-        private async Task LoopAsync()
-        {
-            while (_listener.IsListening)
-            {
-                HttpListenerContext context;
-                try
-                {
-                    context = await _listener.GetContextAsync();
-                }
-                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-                {
-                    return;
-                }
-                Stream body = context.Request.InputStream;
-                if (context.Request.Headers["Content-Encoding"] == "gzip")
-                    body = new GZipStream(body, CompressionMode.Decompress);
-                using var reader = new StreamReader(body);
-                var json = JsonDocument.Parse(await reader.ReadToEndAsync()).RootElement.Clone();
-                var headers = context.Request.Headers.AllKeys.OfType<string>().ToDictionary(k => k, k => context.Request.Headers[k]!, StringComparer.OrdinalIgnoreCase);
-                Requests.Enqueue(new Seen(headers, json));
-                var (status, answer) = _answer(Requests.Count, json.GetProperty("requestId").GetString()!);
-                context.Response.StatusCode = status;
-                var bytes = Encoding.UTF8.GetBytes(answer);
-                context.Response.ContentType = "application/json";
-                await context.Response.OutputStream.WriteAsync(bytes);
-                context.Response.Close();
-            }
-        }
-
-        public void Dispose()
-        {
-            _listener.Stop();
-            _listener.Close();
-            _loop.Wait(TimeSpan.FromSeconds(10));
-        }
-    }
+    /// <summary>An HTTP endpoint destination on loopback that answers the n-th request given its request id.</summary>
+    private static LoopbackEndpoint Receiver(Func<int, string, (int Status, string Body)> answer) =>
+        new("/ingest?token=t", (n, body) => answer(n, body.GetProperty("requestId").GetString()!));
 
     private static string Ok(string requestId) => JsonSerializer.Serialize(new { requestId, timestamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
 
-    private static object Destination(Receiver receiver, string bucket, int retrySeconds, string encoding = "NONE") => new
+    private static object Destination(LoopbackEndpoint receiver, string bucket, int retrySeconds, string encoding = "NONE") => new
     {
         EndpointConfiguration = new { Url = receiver.Url, Name = "receiver", AccessKey = "secret-access-key" },
         BufferingHints = new { SizeInMBs = 1, IntervalInSeconds = 1 },
@@ -98,7 +39,7 @@ public sealed class HttpEndpointTests
     {
         using var data = new TempDirectory("firehose-http");
         // A 500, then a 200 whose body does not echo the request id (a failure too), then the proper answer.
-        using var receiver = new Receiver((n, id) => n switch { 1 => (500, "{}"), 2 => (200, "{\"requestId\":\"other\"}"), _ => (200, Ok(id)) });
+        using var receiver = Receiver((n, id) => n switch { 1 => (500, "{}"), 2 => (200, "{\"requestId\":\"other\"}"), _ => (200, Ok(id)) });
         await using var host = await StartAsync(data);
         var hose = FirehoseHost.NewName("http");
         var bucket = FirehoseHost.NewBucket();
@@ -140,7 +81,7 @@ public sealed class HttpEndpointTests
     public async Task Records_the_endpoint_refuses_past_the_retry_duration_land_in_the_backup_bucket_as_failed_records()
     {
         using var data = new TempDirectory("firehose-http");
-        using var receiver = new Receiver((_, _) => (503, "{}"));
+        using var receiver = Receiver((_, _) => (503, "{}"));
         await using var host = await StartAsync(data);
         var hose = FirehoseHost.NewName("fail");
         var bucket = FirehoseHost.NewBucket();
@@ -169,7 +110,7 @@ public sealed class HttpEndpointTests
     public async Task Bad_http_endpoint_configurations_are_refused_and_create_nothing()
     {
         using var data = new TempDirectory("firehose-http");
-        using var receiver = new Receiver((_, id) => (200, Ok(id)));
+        using var receiver = Receiver((_, id) => (200, Ok(id)));
         await using var host = await StartAsync(data);
         var bucket = FirehoseHost.NewBucket();
         var good = Destination(receiver, bucket, 10);

@@ -59,7 +59,7 @@ public sealed class MetricsTests
     }
 
     /// <summary>The value of <paramref name="metric"/> for the delivery stream, or null when the scrape has no such series.</summary>
-    private static long? Value(string scrape, string metric, string hose)
+    internal static long? Value(string scrape, string metric, string hose)
     {
         var line = scrape.Split('\n').FirstOrDefault(l => l.StartsWith(metric + "{", StringComparison.Ordinal)
             && l.Contains($"delivery_stream=\"{hose}\"", StringComparison.Ordinal));

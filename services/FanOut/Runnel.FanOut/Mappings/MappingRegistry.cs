@@ -237,7 +237,7 @@ public sealed class MappingRegistry(
 
     private async Task ValidateFunctionAsync(string function, CancellationToken ct)
     {
-        if (!Uri.TryCreate(function, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || function.Length > 2048)
+        if (DestinationPolicy.HttpUrl(function) is not { } uri)
             throw MappingException.InvalidParameter($"FunctionName must be the absolute http(s) URL of the receiver: {function}");
         if (await destinations.RefusalAsync(uri, ct).ConfigureAwait(false) is { } refusal)
             throw MappingException.InvalidParameter($"FunctionName {function} is not allowed: {refusal} (FanOut:Mappings:AllowedHosts).");

@@ -451,6 +451,9 @@ public sealed partial class DeliveryStreamApi(
         if (destination.Postgres is { } postgres
             && await new DestinationPolicy(Options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
             throw FirehoseErrors.Invalid($"ClusterJDBCURL {postgres.JdbcUrl} is not allowed: {refusal} (Firehose:AllowedHosts).");
+        if (destination.Processing?.Lambda is { } lambda
+            && await sender.Policy.RefusalAsync(new Uri(lambda.LambdaArn), ct).ConfigureAwait(false) is { } lambdaRefusal)
+            throw FirehoseErrors.Invalid($"LambdaArn {lambda.LambdaArn} is not allowed: {lambdaRefusal} (Firehose:AllowedHosts).");
     }
 
     // ---------------------------------------------------------------- Tags

@@ -23,6 +23,7 @@ public sealed class DeliveryService(
     IShardStoreLocator locator,
     IObjectStore objects,
     HttpEndpointSender sender,
+    RecordTransformer transformer,
     DeliveryLeases leases,
     DeliverySignal signal,
     FirehoseMetrics metrics,
@@ -150,7 +151,7 @@ public sealed class DeliveryService(
         var lease = context.Lease;
         using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renewal = RenewAsync(lease, stop, renewing.Token);
-        var delivery = new ShardDelivery(context, dbFactory, locator, objects, sender, metrics, _options, time, loggers.CreateLogger<ShardDelivery>());
+        var delivery = new ShardDelivery(context, dbFactory, locator, objects, sender, transformer, metrics, _options, time, loggers.CreateLogger<ShardDelivery>());
         try
         {
             await delivery.RunAsync(ct).ConfigureAwait(false);

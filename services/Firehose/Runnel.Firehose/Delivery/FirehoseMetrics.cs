@@ -14,6 +14,7 @@ public sealed class FirehoseMetrics : IDisposable
     public const string MeterName = "Runnel.Firehose";
 
     private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+    private readonly Histogram<double> _processingDuration;
     private volatile bool _disposed;
 
     public FirehoseMetrics(IMeterFactory meters)
@@ -27,6 +28,11 @@ public sealed class FirehoseMetrics : IDisposable
         // CloudWatch averages a 0/1 per put into a ratio; as counters, Success / (Success + Failures) is that ratio.
         meter.CreateObservableCounter("DeliveryToS3.Success", () => Observe(static s => s.PutSuccesses), "{call}", "Object writes the store accepted.");
         meter.CreateObservableCounter("DeliveryToS3.Failures", () => Observe(static s => s.PutFailures), "{call}", "Object writes that failed and are retried.");
+        meter.CreateObservableCounter("ExecuteProcessing.Success", () => Observe(static s => s.ProcessingSuccesses), "{call}", "Transform function invocations that answered with the status model.");
+        meter.CreateObservableCounter("ExecuteProcessing.Failures", () => Observe(static s => s.ProcessingFailures), "{call}", "Transform function invocations that failed (retried, or their records failed).");
+        meter.CreateObservableCounter("SucceedProcessing.Records", () => Observe(static s => s.ProcessedRecords), "{record}", "Records the transform function returned Ok or Dropped.");
+        meter.CreateObservableCounter("SucceedProcessing.Bytes", () => Observe(static s => s.ProcessedBytes), "By", "Bytes of data the transform function returned.");
+        _processingDuration = meter.CreateHistogram<double>("ExecuteProcessing.Duration", "ms", "Time of each transform function invocation.");
         meter.CreateObservableGauge("DeliveryToS3.DataFreshness", () => Observe(static s => Volatile.Read(ref s.FreshnessSeconds)), "s",
             "Age of the oldest record of the last object written: arrival in Firehose to delivery.");
     }
@@ -46,6 +52,22 @@ public sealed class FirehoseMetrics : IDisposable
         Interlocked.Add(ref series.DeliveredBytes, bytes);
         Interlocked.Increment(ref series.PutSuccesses);
         Volatile.Write(ref series.FreshnessSeconds, Math.Max(0, nowUnixMs - oldestArrivalUnixMs) / 1000);
+    }
+
+    /// <summary>One invocation of a transform function: how long it took, whether it answered, and what it processed.</summary>
+    public void Processed(string deliveryStream, double milliseconds, bool succeeded, long records, long bytes)
+    {
+        var series = SeriesOf(deliveryStream);
+        if (!_disposed)
+            _processingDuration.Record(milliseconds, series.Tag);
+        if (!succeeded)
+        {
+            Interlocked.Increment(ref series.ProcessingFailures);
+            return;
+        }
+        Interlocked.Increment(ref series.ProcessingSuccesses);
+        Interlocked.Add(ref series.ProcessedRecords, records);
+        Interlocked.Add(ref series.ProcessedBytes, bytes);
     }
 
     public void DeliveryFailed(string deliveryStream) => Interlocked.Increment(ref SeriesOf(deliveryStream).PutFailures);
@@ -68,5 +90,9 @@ public sealed class FirehoseMetrics : IDisposable
         public long PutSuccesses;
         public long PutFailures;
         public long FreshnessSeconds;
+        public long ProcessingSuccesses;
+        public long ProcessingFailures;
+        public long ProcessedRecords;
+        public long ProcessedBytes;
     }
 }

@@ -22,23 +22,35 @@ public static class ObjectNames
     /// <summary>
     /// The key of an object of records, or with <paramref name="errorOutputType"/> of an object of failed records: under
     /// ErrorOutputPrefix, or when that is unset under <c>&lt;Prefix&gt;&lt;error-output-type&gt;/yyyy/MM/dd/HH/</c>.
+    /// <paramref name="partition"/> (dynamic partitioning) is the partition's number within the range, 0 for the first
+    /// partition met, so each partition of a range gets its own key, the same on every replay.
     /// </summary>
-    public static string Key(string deliveryStreamName, long destinationVersion, S3Destination destination, ObjectSource source, string? errorOutputType = null)
+    public static string Key(string deliveryStreamName, long destinationVersion, S3Destination destination, ObjectSource source, string? errorOutputType = null,
+        PartitionValues? partitionKeys = null, int partition = 0)
     {
         var oldest = DateTimeOffset.FromUnixTimeMilliseconds(source.OldestArrivalUnixMs);
-        var stream = new HashStream(source, errorOutputType is null ? 0 : 1 << 16);
+        // Counters: 0.. objects, 1 << 16 error objects (1 << 8 per error type, as two types may share a prefix), 2 << 16
+        // request ids, 3 << 16 and up partitions (1 << 8 counters each, 500 partitions at most).
+        var stream = new HashStream(source, errorOutputType is not null ? (1 << 16) + (ErrorTypeNumber(errorOutputType) << 8) : partition == 0 ? 0 : (3 << 16) + (partition << 8));
         var id = stream.Next();
         var template = errorOutputType is null
-            ? PrefixTemplate.Parse(destination.Prefix ?? "", "Prefix")
+            ? PrefixTemplate.Parse(destination.Prefix ?? "", "Prefix", destination.Partitioned)
             : destination.ErrorOutputPrefix is { } errorPrefix
                 ? PrefixTemplate.Parse(errorPrefix, "ErrorOutputPrefix")
                 : PrefixTemplate.Parse((destination.Prefix ?? "") + "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/", "ErrorOutputPrefix");
-        var prefix = template.Evaluate(oldest, () => stream.NextString(PrefixTemplate.RandomStringLength), errorOutputType);
+        var prefix = template.Evaluate(oldest, () => stream.NextString(PrefixTemplate.RandomStringLength), errorOutputType, partitionKeys);
         var extension = destination.FileExtension ?? Compressions.Extension(destination.CompressionFormat);
         var name = string.Create(CultureInfo.InvariantCulture,
             $"{deliveryStreamName}-{destinationVersion}-{oldest.UtcDateTime:yyyy-MM-dd-HH-mm-ss}-{new Guid(id[..16], bigEndian: true)}{extension}");
         return prefix + name;
     }
+
+    private static int ErrorTypeNumber(string errorOutputType) => errorOutputType switch
+    {
+        "processing-failed" => 1,
+        "partitioning-failed" => 2,
+        _ => 0,
+    };
 
     /// <summary>The X-Amz-Firehose-Request-Id of the batch of these source positions: the same on every resend.</summary>
     public static string RequestId(ObjectSource source) => new Guid(new HashStream(source, 2 << 16).Next()[..16], bigEndian: true).ToString();

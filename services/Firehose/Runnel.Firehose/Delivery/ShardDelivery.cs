@@ -31,12 +31,13 @@ public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S
 /// which replaces the object if it was written, so every record ends in exactly one object. Checkpoint writes are
 /// conditional on holding the lease: a replica that lost it stops at its next write.
 /// </summary>
-public sealed class ShardDelivery(
+public sealed partial class ShardDelivery(
     ShardDeliveryContext context,
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     IObjectStore objects,
     HttpEndpointSender sender,
+    RecordTransformer transformer,
     FirehoseMetrics metrics,
     FirehoseOptions options,
     TimeProvider time,
@@ -179,6 +180,11 @@ public sealed class ShardDelivery(
     /// </summary>
     private async Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, string? errorOutputType, CancellationToken ct)
     {
+        if (errorOutputType is null && context.Http is null && _destination.Processing is { } processing && (processing.Active || processing.DynamicPartitioning))
+        {
+            await WriteProcessedAsync(processing, records, first, last, ct).ConfigureAwait(false);
+            return;
+        }
         var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs), errorOutputType);
         var content = Encode(records, _destination.CompressionFormat);
         await PutAsync(key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);

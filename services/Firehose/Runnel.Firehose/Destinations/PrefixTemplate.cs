@@ -8,7 +8,8 @@ namespace Runnel.Firehose.Destinations;
 /// A Prefix or ErrorOutputPrefix with Firehose's <c>!{namespace:value}</c> expressions: <c>timestamp</c> (a Java
 /// DateTimeFormatter pattern over the arrival time of the oldest record in the object, UTC),
 /// <c>firehose:random-string</c> (11 characters) and, in error prefixes only, <c>firehose:error-output-type</c>.
-/// Dynamic partitioning's namespaces are refused until partitioning exists.
+/// With dynamic partitioning, <c>partitionKeyFromQuery:name</c> and <c>partitionKeyFromLambda:name</c> in Prefix are the
+/// record's partition keys.
 /// </summary>
 public sealed class PrefixTemplate
 {
@@ -23,6 +24,7 @@ public sealed class PrefixTemplate
     private sealed record Timestamp(string Format) : Part;
     private sealed record RandomString : Part;
     private sealed record ErrorOutputType : Part;
+    private sealed record PartitionKey(bool FromLambda, string Name) : Part;
 
     private readonly List<Part> _parts;
 
@@ -31,9 +33,12 @@ public sealed class PrefixTemplate
     public bool HasExpressions => _parts.Any(p => p is not Literal);
     public bool HasTimestamp => _parts.Any(p => p is Timestamp);
     public bool HasErrorOutputType => _parts.Any(p => p is ErrorOutputType);
+    public bool HasPartitionKeys => _parts.Any(p => p is PartitionKey);
+    public IEnumerable<string> QueryKeys => _parts.OfType<PartitionKey>().Where(p => !p.FromLambda).Select(p => p.Name);
+    public IEnumerable<string> LambdaKeys => _parts.OfType<PartitionKey>().Where(p => p.FromLambda).Select(p => p.Name);
 
     /// <summary>Parses a prefix; <paramref name="member"/> names it in the error (Prefix or ErrorOutputPrefix).</summary>
-    public static PrefixTemplate Parse(string text, string member)
+    public static PrefixTemplate Parse(string text, string member, bool partitioned = false)
     {
         var parts = new List<Part>();
         var literal = new StringBuilder();
@@ -62,6 +67,10 @@ public sealed class PrefixTemplate
                 "firehose" when value == "random-string" => new RandomString(),
                 "firehose" when value == "error-output-type" => new ErrorOutputType(),
                 "firehose" => throw Invalid(member, $"'{value}' is not a value of the firehose namespace (random-string, error-output-type)."),
+                "partitionKeyFromQuery" or "partitionKeyFromLambda" when partitioned && member == "Prefix" && value.Length > 0 =>
+                    new PartitionKey(ns == "partitionKeyFromLambda", value),
+                "partitionKeyFromQuery" or "partitionKeyFromLambda" when member != "Prefix" =>
+                    throw Invalid(member, $"The {ns} namespace may be used only in Prefix."),
                 "partitionKeyFromQuery" or "partitionKeyFromLambda" =>
                     throw Invalid(member, $"The {ns} namespace needs dynamic partitioning, which is not enabled for this delivery stream."),
                 _ => throw Invalid(member, $"'{ns}' is not a known namespace (timestamp, firehose, partitionKeyFromQuery, partitionKeyFromLambda)."),
@@ -83,9 +92,9 @@ public sealed class PrefixTemplate
     /// Checks the pair as Firehose does: Prefix never names the error output type; ErrorOutputPrefix may be missing
     /// only when Prefix has no expressions, and when it has expressions one of them is the error output type.
     /// </summary>
-    public static void Validate(string? prefix, string? errorOutputPrefix)
+    public static PrefixTemplate Validate(string? prefix, string? errorOutputPrefix, bool partitioned = false)
     {
-        var p = Parse(prefix ?? "", "Prefix");
+        var p = Parse(prefix ?? "", "Prefix", partitioned);
         if (p.HasErrorOutputType)
             throw Invalid("Prefix", "!{firehose:error-output-type} may be used only in ErrorOutputPrefix.");
         if (p.HasExpressions && string.IsNullOrEmpty(errorOutputPrefix))
@@ -96,14 +105,16 @@ public sealed class PrefixTemplate
             if (e.HasExpressions && !e.HasErrorOutputType)
                 throw Invalid("ErrorOutputPrefix", "ErrorOutputPrefix with expressions must contain !{firehose:error-output-type}.");
         }
+        return p;
     }
 
     /// <summary>
     /// The key prefix of a delivered object. A prefix without a timestamp expression gets <c>yyyy/MM/dd/HH/</c> appended
     /// (an unset prefix is only that). Each random string is the next of <paramref name="randomStrings"/>, which the
-    /// caller derives from the object's source positions so that a replayed object gets the same key.
+    /// caller derives from the object's source positions so that a replayed object gets the same key. A prefix with
+    /// partition keys takes their values from <paramref name="partitionKeys"/> and gets no timestamp appended.
     /// </summary>
-    public string Evaluate(DateTimeOffset oldestArrival, Func<string> randomStrings, string? errorOutputType = null)
+    public string Evaluate(DateTimeOffset oldestArrival, Func<string> randomStrings, string? errorOutputType = null, PartitionValues? partitionKeys = null)
     {
         var at = oldestArrival.UtcDateTime;
         var builder = new StringBuilder();
@@ -123,9 +134,12 @@ public sealed class PrefixTemplate
                 case ErrorOutputType:
                     builder.Append(errorOutputType);
                     break;
+                case PartitionKey k:
+                    builder.Append(partitionKeys?.Get(k.FromLambda, k.Name));
+                    break;
             }
         }
-        if (!HasTimestamp)
+        if (!HasTimestamp && !HasPartitionKeys)
             builder.Append(at.ToString("yyyy'/'MM'/'dd'/'HH'/'", CultureInfo.InvariantCulture));
         return builder.ToString();
     }
@@ -138,6 +152,12 @@ public sealed class PrefixTemplate
 /// The part of Java's DateTimeFormatter pattern language that names calendar fields, turned into a .NET custom format:
 /// y, M, d, H, h, m, s, S (fraction), D (day of year, formatted by hand), a, E and quoted literals.
 /// </summary>
+/// <summary>A record's partition keys: those its MetadataExtractionQuery extracted and those the Lambda returned.</summary>
+public sealed record PartitionValues(IReadOnlyDictionary<string, string> FromQuery, IReadOnlyDictionary<string, string> FromLambda)
+{
+    public string? Get(bool fromLambda, string name) => (fromLambda ? FromLambda : FromQuery).GetValueOrDefault(name);
+}
+
 internal static class JavaDateFormat
 {
     public static string ToDotNet(string pattern, string member)

@@ -31,6 +31,11 @@ public sealed record S3Destination
     public bool Extended { get; init; }
     /// <summary>Set when this is the staging location of a PostgreSQL load (RedshiftDestinationConfiguration).</summary>
     public PostgresDestination? Postgres { get; init; }
+    /// <summary>ProcessingConfiguration and DynamicPartitioningConfiguration (ExtendedS3 only); null when neither was enabled.</summary>
+    public ProcessingSettings? Processing { get; init; }
+
+    [JsonIgnore]
+    public bool Partitioned => Processing?.DynamicPartitioning == true;
 
     /// <summary>The bucket name of <c>arn:aws:s3:::bucket</c>.</summary>
     [JsonIgnore]
@@ -71,10 +76,13 @@ public sealed record S3Destination
             d = d with { ErrorOutputPrefix = Blank(JsonMembers.String(config, "ErrorOutputPrefix")) };
         if (d.Prefix?.Length > 1024 || d.ErrorOutputPrefix?.Length > 1024)
             throw FirehoseErrors.Invalid($"{structure}: Prefix and ErrorOutputPrefix are at most 1024 characters.");
-        PrefixTemplate.Validate(d.Prefix, d.ErrorOutputPrefix);
+        var processing = extended ? ProcessingSettings.Read(config, current?.Processing, creating: current is null) : current?.Processing;
+        var prefix = PrefixTemplate.Validate(d.Prefix, d.ErrorOutputPrefix, processing?.DynamicPartitioning == true);
 
         var (size, interval) = ReadBufferingHints(config, d.SizeInMBs, d.IntervalInSeconds, maxSizeInMBs: 128);
         d = d with { SizeInMBs = size, IntervalInSeconds = interval };
+        processing?.Validate(prefix, d.ErrorOutputPrefix, d.SizeInMBs);
+        d = d with { Processing = processing };
         if (JsonMembers.String(config, "CompressionFormat") is { } compression)
         {
             if (!Compressions.All.Contains(compression))
@@ -102,11 +110,8 @@ public sealed record S3Destination
         if (JsonMembers.String(config, "CustomTimeZone") is { Length: > 0 } zone && zone != "UTC")
             throw FirehoseErrors.Invalid($"CustomTimeZone {zone} is not supported by this deployment; keys are formatted in UTC.");
         RefuseBackup(config);
-        foreach (var feature in (string[])["ProcessingConfiguration", "DataFormatConversionConfiguration", "DynamicPartitioningConfiguration"])
-        {
-            if (JsonMembers.Object(config, feature) is { } f && JsonMembers.Boolean(f, "Enabled") == true)
-                throw FirehoseErrors.Invalid($"{feature} is not supported by this deployment yet.");
-        }
+        if (JsonMembers.Object(config, "DataFormatConversionConfiguration") is { } f && JsonMembers.Boolean(f, "Enabled") == true)
+            throw FirehoseErrors.Invalid("DataFormatConversionConfiguration is not supported by this deployment yet.");
         return d;
     }
 
@@ -188,6 +193,7 @@ public sealed record S3Destination
         w.String("S3BackupMode", "Disabled");
         if (FileExtension is not null)
             w.String("FileExtension", FileExtension);
+        Processing?.Describe(w);
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, DestinationJson.Default.S3Destination);

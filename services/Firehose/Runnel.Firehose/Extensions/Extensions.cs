@@ -45,6 +45,7 @@ public static class Extensions
         services.AddSingleton<DeliveryLeases>();
         services.AddSingleton<DeliverySignal>();
         services.AddSingleton<HttpEndpointSender>();
+        services.AddSingleton<RecordTransformer>();
         services.AddSingleton<FirehoseMetrics>();
         services.AddSingleton<DeliveryStreamApi>();
         services.AddAwsOperations<FirehoseOperations>();

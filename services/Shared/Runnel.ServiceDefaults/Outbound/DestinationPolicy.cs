@@ -18,6 +18,13 @@ public sealed class DestinationPolicy(IReadOnlyCollection<string> allowedHosts)
             ? host.EndsWith(entry[1..], StringComparison.OrdinalIgnoreCase)
             : string.Equals(entry, host, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>
+    /// How a user names a function (an event source mapping's FunctionName, a delivery stream's Lambda processor): the
+    /// absolute http(s) URL of the receiver, at most 2048 characters. Null when <paramref name="text"/> is not one.
+    /// </summary>
+    public static Uri? HttpUrl(string text) =>
+        text.Length <= 2048 && Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps) ? uri : null;
+
     /// <summary>Null when <paramref name="destination"/> may be called; otherwise why not, for the caller's error.</summary>
     public async Task<string?> RefusalAsync(Uri destination, CancellationToken ct)
     {
