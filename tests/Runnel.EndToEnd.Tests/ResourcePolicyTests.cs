@@ -142,7 +142,7 @@ public sealed class ResourcePolicyTests(PostgresSecuredStandaloneFixture fixture
         Assert.Equal("{}", (await admin.CallAsync("GetResourcePolicy", new JsonObject { ["ResourceARN"] = arn }, ct))["Policy"]!.GetValue<string>());
         var missing = await FailsAsync("PutResourcePolicy", PutPolicy(StreamArn(stream + "-none"), allowAll));
         Assert.Equal(("ResourceNotFoundException", 400), (missing.Type, missing.Status));
-        Assert.Equal($"Stream {stream}-none under account {Account} not found.", missing.Message);
+        Assert.Equal($"400 ResourceNotFoundException: Stream {stream}-none under account {Account} not found.", missing.Message);
         Assert.Equal("ResourceNotFoundException", (await FailsAsync("DeleteResourcePolicy", new JsonObject { ["ResourceARN"] = arn })).Type);
         var badArn = await FailsAsync("GetResourcePolicy", new JsonObject { ["ResourceARN"] = "arn:aws:s3:::bucket" });
         Assert.Equal("ValidationException", badArn.Type);
