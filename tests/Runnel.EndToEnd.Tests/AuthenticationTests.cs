@@ -11,7 +11,7 @@ namespace Runnel.EndToEnd.Tests;
 /// Standalone in its own process with <c>Security:Authentication=SigV4</c> and a bootstrap administrator key, as an
 /// operator would expose it: every key below is created through the key management API with that key.
 /// </summary>
-public sealed class SecuredStandaloneFixture : IAsyncLifetime
+public class SecuredStandaloneFixture : IAsyncLifetime
 {
     private readonly TempDirectory _data = new("secured");
     private ProcessHost? _host;
@@ -25,8 +25,12 @@ public sealed class SecuredStandaloneFixture : IAsyncLifetime
     /// <summary>Signed with the bootstrap administrator key.</summary>
     public HttpClient Admin { get; private set; } = null!;
 
+    /// <summary>Settings beyond the security ones (e.g. another metadata store).</summary>
+    protected virtual Task<IReadOnlyList<string>> MoreArgumentsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<string>>([]);
+
     public async ValueTask InitializeAsync()
     {
+        var more = await MoreArgumentsAsync(TestContext.Current.CancellationToken);
         var address = new Uri($"http://127.0.0.1:{FreePorts.Get()}");
         _host = await ProcessHost.StartAsync(new ProcessHostOptions(
             "secured-standalone", RepositoryPaths.ServiceAssembly("Runnel.Standalone"), address,
@@ -36,6 +40,7 @@ public sealed class SecuredStandaloneFixture : IAsyncLifetime
                 "--Security:Authentication=SigV4",
                 $"--Security:BootstrapAccessKeyId={TestCredentials.AccessKeyId}",
                 $"--Security:BootstrapSecretAccessKey={TestCredentials.SecretAccessKey}",
+                .. more,
             ])
         {
             WorkingDirectory = _data.Path,
@@ -57,7 +62,7 @@ public sealed class SecuredStandaloneFixture : IAsyncLifetime
         return (key["AccessKeyId"]!.GetValue<string>(), key["SecretAccessKey"]!.GetValue<string>());
     }
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         Admin?.Dispose();
         if (_host is not null)

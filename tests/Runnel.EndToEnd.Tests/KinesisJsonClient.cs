@@ -27,10 +27,11 @@ public sealed record ReadRecord(string SequenceNumber, string PartitionKey, byte
 /// for load that would be too slow through the CLI. Compatibility itself is proven with real AWS
 /// clients (CLI, JavaScript SDK); this client asserts nothing about the protocol beyond what it reads.
 /// </summary>
-public sealed class KinesisJsonClient(Uri endpoint, TimeSpan? timeout = null) : IDisposable
+public sealed class KinesisJsonClient(Uri endpoint, TimeSpan? timeout = null,
+    string accessKeyId = TestCredentials.AccessKeyId, string secret = TestCredentials.SecretAccessKey) : IDisposable
 {
     private static readonly MediaTypeHeaderValue ContentType = new("application/x-amz-json-1.1");
-    private readonly HttpClient _http = TestCredentials.SignedClient(endpoint, timeout ?? TimeSpan.FromSeconds(30));
+    private readonly HttpClient _http = TestCredentials.SignedClient(endpoint, timeout ?? TimeSpan.FromSeconds(30), accessKeyId, secret);
 
     public async Task<JsonObject> CallAsync(string operation, JsonObject body, CancellationToken cancellationToken = default)
     {

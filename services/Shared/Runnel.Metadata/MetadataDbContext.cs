@@ -22,6 +22,7 @@ public abstract class MetadataDbContext(DbContextOptions options) : DbContext(op
     public DbSet<AnalyticsApplicationEntity> AnalyticsApplications => Set<AnalyticsApplicationEntity>();
     public DbSet<AnalyticsCheckpointEntity> AnalyticsCheckpoints => Set<AnalyticsCheckpointEntity>();
     public DbSet<StreamDataKeyEntity> StreamDataKeys => Set<StreamDataKeyEntity>();
+    public DbSet<ResourcePolicyEntity> ResourcePolicies => Set<ResourcePolicyEntity>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(MetadataDbContext).Assembly);

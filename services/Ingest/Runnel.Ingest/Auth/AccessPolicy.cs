@@ -3,9 +3,10 @@ using System.Text.Json;
 namespace Runnel.Ingest.Auth;
 
 /// <summary>
-/// An IAM-style identity policy: statements of Effect (Allow/Deny), Action and Resource, each a string or a list
+/// An IAM-style policy: statements of Effect (Allow/Deny), Action and Resource, each a string or a list
 /// with <c>*</c> and <c>?</c> wildcards. An explicit Deny wins over any Allow; with no matching Allow the answer is
 /// no. Actions compare without case (<c>kinesis:putrecord</c> is <c>kinesis:PutRecord</c>), resources with case.
+/// A resource-based policy (<see cref="ParseResourcePolicy"/>) also names in each statement the principals it applies to.
 /// </summary>
 public sealed class AccessPolicy
 {
@@ -19,10 +20,19 @@ public sealed class AccessPolicy
 
     private AccessPolicy(Statement[] statements) => _statements = statements;
 
-    private sealed record Statement(bool Allow, string[] Actions, string[] Resources);
+    /// <param name="Principals">Null in an identity policy (the statement is about its own key).</param>
+    private sealed record Statement(bool Allow, string[] Actions, string[] Resources, PolicyPrincipals? Principals);
 
-    /// <summary>Parses a policy document; a malformed one throws <see cref="FormatException"/> saying what is wrong.</summary>
-    public static AccessPolicy Parse(string document)
+    /// <summary>Parses an identity policy; a malformed one throws <see cref="FormatException"/> saying what is wrong.</summary>
+    public static AccessPolicy Parse(string document) => Parse(document, resourcePolicy: false);
+
+    /// <summary>
+    /// Parses a resource-based policy: every statement needs a Principal. Conditions and the Not- forms are refused
+    /// rather than ignored, since ignoring them would widen what a statement allows.
+    /// </summary>
+    public static AccessPolicy ParseResourcePolicy(string document) => Parse(document, resourcePolicy: true);
+
+    private static AccessPolicy Parse(string document, bool resourcePolicy)
     {
         JsonDocument json;
         try
@@ -45,7 +55,19 @@ public sealed class AccessPolicy
                 var effect = statement.TryGetProperty("Effect", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
                 if (effect is not ("Allow" or "Deny"))
                     throw new FormatException("Each statement needs an Effect of Allow or Deny.");
-                list.Add(new Statement(effect == "Allow", Strings(statement, "Action"), Strings(statement, "Resource")));
+                PolicyPrincipals? principals = null;
+                if (resourcePolicy)
+                {
+                    foreach (var unsupported in (string[])["Condition", "NotPrincipal", "NotAction", "NotResource"])
+                    {
+                        if (statement.TryGetProperty(unsupported, out _))
+                            throw new FormatException($"The policy element {unsupported} is not supported.");
+                    }
+                    principals = statement.TryGetProperty("Principal", out var principal)
+                        ? PolicyPrincipals.Parse(principal)
+                        : throw new FormatException("Each statement of a resource-based policy needs a Principal.");
+                }
+                list.Add(new Statement(effect == "Allow", Strings(statement, "Action"), Strings(statement, "Resource"), principals));
             }
             return new AccessPolicy([.. list]);
         }
@@ -63,12 +85,15 @@ public sealed class AccessPolicy
     }
 
     /// <summary>Allowed, denied explicitly, or allowed by nothing.</summary>
-    public PolicyDecision Decide(string action, string resource)
+    /// <param name="caller">The calling principal, which a resource-based policy's statements must name; ignored by an identity policy.</param>
+    public PolicyDecision Decide(string action, string resource, PolicyCaller? caller = null)
     {
         var allowed = false;
         foreach (var statement in _statements)
         {
             if (!AnyMatch(statement.Actions, action, ignoreCase: true) || !AnyMatch(statement.Resources, resource, ignoreCase: false))
+                continue;
+            if (statement.Principals is { } principals && (caller is null || !principals.Covers(caller, statement.Allow)))
                 continue;
             if (!statement.Allow)
                 return PolicyDecision.ExplicitDeny;
@@ -89,6 +114,29 @@ public sealed class AccessPolicy
                 return null;
         }
         return Decide(action, "*");
+    }
+
+    /// <summary>Whether any statement of a resource-based policy denies <paramref name="action"/> to <paramref name="caller"/>, on whatever resource.</summary>
+    public bool MayDeny(string action, PolicyCaller caller)
+    {
+        foreach (var statement in _statements)
+        {
+            if (!statement.Allow && AnyMatch(statement.Actions, action, ignoreCase: true)
+                && (statement.Principals is null || statement.Principals.Covers(caller, allow: false)))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>Whether every statement's Resource covers <paramref name="resource"/> (a resource policy may speak of its own resource only).</summary>
+    public bool OnlyAbout(string resource)
+    {
+        foreach (var statement in _statements)
+        {
+            if (!AnyMatch(statement.Resources, resource, ignoreCase: false))
+                return false;
+        }
+        return true;
     }
 
     private static bool AnyMatch(string[] patterns, string value, bool ignoreCase)

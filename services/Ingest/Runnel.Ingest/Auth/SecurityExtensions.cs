@@ -19,6 +19,7 @@ public static class SecurityExtensions
             .ValidateOnStart();
         services.TryAddSingleton(sp => new SecretSealer(sp.GetRequiredService<IOptions<SecurityOptions>>().Value.MasterKey));
         services.TryAddSingleton<AccessKeyStore>();
+        services.TryAddSingleton<ResourcePolicyStore>();
         services.TryAddSingleton<RequestAuthorizer>();
         services.TryAddSingleton<IRequestAuthenticator>(sp =>
             sp.GetRequiredService<IOptions<SecurityOptions>>().Value.Authentication == AuthenticationMode.SigV4

@@ -60,6 +60,7 @@ public static class Extensions
         builder.AddRunnelMessaging(x => x.AddConsumer<ReshardConsumer>(typeof(ReshardConsumerDefinition)));
         services.TryAddSingleton<KinesisEndpoint>();
         services.AddSingleton<IAwsOperations, StreamEncryptionOperations>();
+        services.AddSingleton<IAwsOperations, ResourcePolicyOperations>();
         // Other services' operations on this port: in process when their modules are here, forwarded otherwise.
         services.AddAwsGateway();
         services.Configure<KestrelServerOptions>(CleartextHttp2.Configure);

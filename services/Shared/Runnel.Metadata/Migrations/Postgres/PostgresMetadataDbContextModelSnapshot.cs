@@ -448,6 +448,35 @@ namespace Runnel.Metadata.Migrations.Postgres
                     b.ToTable("reshard_operations", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.ResourcePolicyEntity", b =>
+                {
+                    b.Property<string>("ResourceArn")
+                        .HasMaxLength(2048)
+                        .HasColumnType("character varying(2048)");
+
+                    b.Property<long?>("ConsumerId")
+                        .HasColumnType("bigint");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasMaxLength(20480)
+                        .HasColumnType("character varying(20480)");
+
+                    b.Property<long>("StreamId")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("ResourceArn");
+
+                    b.HasIndex("ConsumerId");
+
+                    b.HasIndex("StreamId");
+
+                    b.ToTable("resource_policies", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.ShardEntity", b =>
                 {
                     b.Property<long>("StreamId")
@@ -692,6 +721,20 @@ namespace Runnel.Metadata.Migrations.Postgres
 
             modelBuilder.Entity("Runnel.Metadata.Entities.ReshardOperationEntity", b =>
                 {
+                    b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
+                        .WithMany()
+                        .HasForeignKey("StreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.ResourcePolicyEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.StreamConsumerEntity", null)
+                        .WithMany()
+                        .HasForeignKey("ConsumerId")
+                        .OnDelete(DeleteBehavior.Cascade);
+
                     b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
                         .WithMany()
                         .HasForeignKey("StreamId")

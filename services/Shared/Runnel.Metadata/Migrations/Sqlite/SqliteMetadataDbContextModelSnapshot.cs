@@ -439,6 +439,35 @@ namespace Runnel.Metadata.Migrations.Sqlite
                     b.ToTable("reshard_operations", (string)null);
                 });
 
+            modelBuilder.Entity("Runnel.Metadata.Entities.ResourcePolicyEntity", b =>
+                {
+                    b.Property<string>("ResourceArn")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ConsumerId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Document")
+                        .IsRequired()
+                        .HasMaxLength(20480)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("StreamId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("UpdatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("ResourceArn");
+
+                    b.HasIndex("ConsumerId");
+
+                    b.HasIndex("StreamId");
+
+                    b.ToTable("resource_policies", (string)null);
+                });
+
             modelBuilder.Entity("Runnel.Metadata.Entities.ShardEntity", b =>
                 {
                     b.Property<long>("StreamId")
@@ -679,6 +708,20 @@ namespace Runnel.Metadata.Migrations.Sqlite
 
             modelBuilder.Entity("Runnel.Metadata.Entities.ReshardOperationEntity", b =>
                 {
+                    b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
+                        .WithMany()
+                        .HasForeignKey("StreamId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Runnel.Metadata.Entities.ResourcePolicyEntity", b =>
+                {
+                    b.HasOne("Runnel.Metadata.Entities.StreamConsumerEntity", null)
+                        .WithMany()
+                        .HasForeignKey("ConsumerId")
+                        .OnDelete(DeleteBehavior.Cascade);
+
                     b.HasOne("Runnel.Metadata.Entities.StreamEntity", null)
                         .WithMany()
                         .HasForeignKey("StreamId")
