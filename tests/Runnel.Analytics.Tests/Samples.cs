@@ -148,4 +148,39 @@ public static class Samples
 
     /// <summary>The reference object of <see cref="ReferenceJoin"/>; its header line loads as a row too and matches no ticker.</summary>
     public const string TickerReferenceCsv = "Ticker,Company\nAMZN,Amazon\nASD,SomeCompanyA\nMMB,SomeCompanyB\nWAS,SomeCompanyC\n";
+
+    /// <summary>Most frequently occurring values (TOP_K_ITEMS_TUMBLING): the five tickers seen most in each minute.</summary>
+    public const string TopKItems = """
+        CREATE OR REPLACE STREAM DESTINATION_SQL_STREAM (
+          "TICKER" VARCHAR(4), 
+          "MOST_FREQUENT_VALUES" BIGINT
+        );
+
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS 
+            INSERT INTO "DESTINATION_SQL_STREAM"
+            SELECT STREAM * 
+                FROM TABLE (TOP_K_ITEMS_TUMBLING(
+                    CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"),
+                    'TICKER',         -- name of column in single quotes
+                    5,                       -- number of the most frequently occurring values
+                    60                       -- tumbling window size in seconds
+                    )
+                );
+        """;
+
+    /// <summary>COUNT_DISTINCT_ITEMS_TUMBLING (SQL reference): the number of distinct tickers in each minute.</summary>
+    public const string CountDistinctItems = """
+        CREATE OR REPLACE STREAM DESTINATION_SQL_STREAM (
+          NUMBER_OF_DISTINCT_ITEMS BIGINT);
+
+        CREATE OR REPLACE PUMP "STREAM_PUMP" AS 
+           INSERT INTO "DESTINATION_SQL_STREAM" 
+              SELECT STREAM * 
+              FROM TABLE(COUNT_DISTINCT_ITEMS_TUMBLING(
+                  CURSOR(SELECT STREAM * FROM "SOURCE_SQL_STREAM_001"),
+                    'TICKER_SYMBOL', -- name of column in single quotes
+                    60 -- tumbling window size in seconds
+              )
+        );
+        """;
 }

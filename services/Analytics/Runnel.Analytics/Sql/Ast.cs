@@ -53,6 +53,8 @@ internal sealed class CallExpr(Token at, string name, IReadOnlyList<Expr> args, 
     public IReadOnlyList<Expr> Args { get; } = args;
     public bool Star { get; } = star;
     public int AggregateIndex { get; set; } = -1;
+    /// <summary><c>COUNT(DISTINCT x)</c>: the aggregate takes each distinct non-null value once.</summary>
+    public bool Distinct { get; set; }
     /// <summary>An inline sliding window: <c>OVER (PARTITION BY ... RANGE ... PRECEDING)</c>.</summary>
     public WindowSpec? Over { get; set; }
     /// <summary>A named sliding window: <c>OVER W1</c>, defined in the query's WINDOW clause.</summary>
@@ -139,13 +141,30 @@ internal sealed record SelectStatement(
     Expr? Having,
     IReadOnlyDictionary<string, WindowSpec> Windows,
     WindowSpec? Stagger,
-    JoinClause? Join);
+    JoinClause? Join,
+    TableFunctionCall? Function = null);
+
+/// <summary>
+/// <c>FROM TABLE(name(CURSOR(SELECT STREAM ...), arg, ...))</c>: a table function over the rows of the cursor's query;
+/// the outer query reads the function's columns.
+/// </summary>
+internal sealed record TableFunctionCall(Token At, string Name, SelectStatement Cursor, IReadOnlyList<Expr> Args);
+
+/// <summary>
+/// <c>WATERMARK FOR col AS col [- INTERVAL 'd' unit] [ALLOWED LATENESS INTERVAL 'l' unit]</c>: event-time windows over
+/// <c>col</c> close once the latest <c>col</c> seen (the smallest over the input's shards) minus the delay passes their
+/// end, and keep taking rows for the lateness after that.
+/// </summary>
+internal sealed record WatermarkSpec(Token At, string Column, Token ColumnAt, TimeSpan Delay, TimeSpan Lateness);
 
 /// <summary>A join of the FROM stream with a reference table; LEFT keeps stream rows without a match (table columns null).</summary>
 internal sealed record JoinClause(Token At, string Table, Token TableAt, string? Alias, bool Left, Expr On);
 
 internal abstract record Statement(Token At);
 
-internal sealed record CreateStreamStatement(Token At, string Name, IReadOnlyList<SqlColumn> Columns) : Statement(At);
+internal sealed record CreateStreamStatement(Token At, string Name, IReadOnlyList<SqlColumn> Columns, WatermarkSpec? Watermark = null) : Statement(At);
+
+/// <summary><c>ALTER STREAM name ADD WATERMARK FOR ...</c>, the way to declare a watermark on an input stream.</summary>
+internal sealed record AlterWatermarkStatement(Token At, string Stream, Token StreamAt, WatermarkSpec Watermark) : Statement(At);
 
 internal sealed record CreatePumpStatement(Token At, string Name, string Target, Token TargetAt, IReadOnlyList<string>? TargetColumns, SelectStatement Select) : Statement(At);

@@ -13,9 +13,29 @@ internal sealed class Binder(StreamSchema from, string? alias, JoinedTable? tabl
     /// <summary>A binder for another clause of the same query.</summary>
     public Binder Fork() => new(from, alias, table);
 
+    /// <summary>A binder for GROUP BY, where group windows are allowed.</summary>
+    public Binder ForkForGroupBy() => new(from, alias, table) { GroupWindowsAllowed = true };
+
     public List<CallExpr> AggregateCalls { get; } = [];
 
     public HashSet<int> ColumnsOutsideAggregates { get; } = [];
+
+    /// <summary>Set on the GROUP BY binder: TUMBLE, HOP and SESSION may appear there and nowhere else.</summary>
+    public bool GroupWindowsAllowed { get; init; }
+
+    /// <summary>The group windows (TUMBLE, HOP, SESSION) bound, in GROUP BY order.</summary>
+    public List<CallExpr> GroupWindows { get; } = [];
+
+    /// <summary>The window bound calls bound (TUMBLE_START, HOP_END, ...).</summary>
+    public List<CallExpr> WindowBounds { get; } = [];
+
+    /// <summary>Flink's group windows and the functions that read their bounds, by name: the window each bound belongs to.</summary>
+    public static readonly Dictionary<string, string> WindowFunctions = new(StringComparer.Ordinal)
+    {
+        ["TUMBLE"] = "TUMBLE", ["TUMBLE_START"] = "TUMBLE", ["TUMBLE_END"] = "TUMBLE",
+        ["HOP"] = "HOP", ["HOP_START"] = "HOP", ["HOP_END"] = "HOP",
+        ["SESSION"] = "SESSION", ["SESSION_START"] = "SESSION", ["SESSION_END"] = "SESSION",
+    };
 
     public void Bind(Expr e, bool allowAggregates, bool insideAggregate = false)
     {
@@ -35,6 +55,11 @@ internal sealed class Binder(StreamSchema from, string? alias, JoinedTable? tabl
                 Bind(b.Left, allowAggregates, insideAggregate);
                 Bind(b.Right, allowAggregates, insideAggregate);
                 return;
+            case CallExpr call when WindowFunctions.TryGetValue(call.Name, out var family):
+                BindWindowCall(call, family, allowAggregates, insideAggregate);
+                return;
+            case CallExpr call when call.Distinct && !Evaluator.Aggregates.Contains(call.Name):
+                throw new SqlException(call.At.Line, call.At.Column, $"DISTINCT is only for aggregates, not {call.Name}.");
             case CallExpr call when Evaluator.Aggregates.Contains(call.Name):
                 if (!allowAggregates)
                     throw new SqlException(call.At.Line, call.At.Column, $"Aggregate {call.Name} is not allowed here.");
@@ -98,6 +123,36 @@ internal sealed class Binder(StreamSchema from, string? alias, JoinedTable? tabl
             default:
                 throw new SqlException(e.At.Line, e.At.Column, "Unsupported expression.");
         }
+    }
+
+    /// <summary>
+    /// TUMBLE(t, INTERVAL size), HOP(t, INTERVAL slide, INTERVAL size), SESSION(t, INTERVAL gap) and their _START/_END:
+    /// the time is read by the window, not grouped, so it binds as if inside an aggregate.
+    /// </summary>
+    private void BindWindowCall(CallExpr call, string family, bool allowAggregates, bool insideAggregate)
+    {
+        var isWindow = call.Name == family;
+        if (isWindow && !GroupWindowsAllowed)
+            throw new SqlException(call.At.Line, call.At.Column, $"{call.Name} is a group window: it belongs in GROUP BY.");
+        if (!isWindow && (!allowAggregates || insideAggregate))
+            throw new SqlException(call.At.Line, call.At.Column, $"{call.Name} reads the bounds of a {family} window; use it in the select list or HAVING.");
+        var arity = family == "HOP" ? 3 : 2;
+        if (call.Star || call.Distinct || call.Args.Count != arity)
+            throw new SqlException(call.At.Line, call.At.Column, family switch
+            {
+                "HOP" => $"{call.Name} takes (time, INTERVAL slide, INTERVAL size).",
+                "SESSION" => $"{call.Name} takes (time, INTERVAL gap).",
+                _ => $"{call.Name} takes (time, INTERVAL size).",
+            });
+        Bind(call.Args[0], allowAggregates: false, insideAggregate: true);
+        if (call.Args[0] is not ColumnExpr time || from.Columns[time.Index].Kind != SqlKind.Timestamp)
+            throw new SqlException(call.Args[0].At.Line, call.Args[0].At.Column, $"{call.Name}'s first argument is a TIMESTAMP column (ROWTIME or an event-time column).");
+        foreach (var a in call.Args.Skip(1))
+        {
+            if (a is not LiteralExpr { Value: TimeSpan span } || span <= TimeSpan.Zero)
+                throw new SqlException(a.At.Line, a.At.Column, $"{call.Name} takes positive intervals such as INTERVAL '1' MINUTE.");
+        }
+        (isWindow ? GroupWindows : WindowBounds).Add(call);
     }
 
     private int Resolve(ColumnExpr c)

@@ -45,6 +45,11 @@ internal static class Evaluator
                 return Binary(b, row, aggregates);
             case CallExpr call when call.AggregateIndex >= 0:
                 return aggregates![call.AggregateIndex];
+            case CallExpr call when Binder.WindowFunctions.ContainsKey(call.Name):
+                // A group window's results end with its start and end (see Pump.EmitGroup).
+                return aggregates is null
+                    ? throw new InvalidOperationException($"{call.Name} outside a window's results.")
+                    : aggregates[aggregates.Length - (call.Name.EndsWith("_END", StringComparison.Ordinal) ? 1 : 2)];
             case CallExpr call:
                 return Call(call, row, aggregates);
             case StepExpr s:
@@ -280,6 +285,17 @@ internal sealed class AggregateState
     public long IntegerSum;
     public bool AllIntegers = true;
     public object? Extreme;
+    /// <summary>Of a DISTINCT aggregate: every value taken, so each counts once.</summary>
+    public HashSet<object>? Seen;
+
+    /// <summary>Fresh states for a group's aggregate calls.</summary>
+    public static AggregateState[] For(IReadOnlyList<CallExpr> calls)
+    {
+        var states = new AggregateState[calls.Count];
+        for (var i = 0; i < states.Length; i++)
+            states[i] = new AggregateState { Seen = calls[i].Distinct ? [] : null };
+        return states;
+    }
 
     public void Add(string function, object? value, bool star)
     {
@@ -288,7 +304,7 @@ internal sealed class AggregateState
             Count++;
             return;
         }
-        if (value is null)
+        if (value is null || (Seen is not null && !Seen.Add(value)))
             return;
         Count++;
         switch (function)
@@ -317,6 +333,31 @@ internal sealed class AggregateState
                     Extreme = value;
                 break;
         }
+    }
+
+    /// <summary>Takes in another group's state of the same call (two session windows joined by a row between them).</summary>
+    public void Merge(string function, AggregateState other)
+    {
+        if (Seen is not null)
+        {
+            foreach (var v in other.Seen ?? [])
+                Add(function, v, star: false);
+            return;
+        }
+        Count += other.Count;
+        if (AllIntegers && other.AllIntegers)
+        {
+            IntegerSum += other.IntegerSum;
+        }
+        else
+        {
+            Sum = (AllIntegers ? IntegerSum : Sum) + (other.AllIntegers ? other.IntegerSum : other.Sum);
+            AllIntegers = false;
+        }
+        if (other.Extreme is not null && (Extreme is null
+            || (function == "MIN" && Values.Compare(other.Extreme, Extreme) < 0)
+            || (function == "MAX" && Values.Compare(other.Extreme, Extreme) > 0)))
+            Extreme = other.Extreme;
     }
 
     public object? Result(string function) => function switch

@@ -19,6 +19,8 @@ internal sealed class JoinPump(string name, StreamSchema source, Pump inner, Ref
 {
     public Pump Inner { get; } = inner;
 
+    public override IEnumerable<Pump> Stages => [this, .. Inner.Stages];
+
     public override void Process(int lane, object?[] row, RowSink emit)
     {
         var width = table.Schema.Columns.Count;

@@ -101,6 +101,8 @@ internal sealed class Parser
 
     private Statement ParseStatement()
     {
+        if (Peek.Is("ALTER"))
+            return ParseAlterStream();
         var at = Expect("CREATE");
         if (Accept("OR"))
             Expect("REPLACE");
@@ -118,8 +120,16 @@ internal sealed class Parser
         var (name, _) = Identifier("a stream name");
         ExpectSymbol("(");
         var columns = new List<SqlColumn>();
+        WatermarkSpec? watermark = null;
         do
         {
+            if (Peek.Is("WATERMARK") && PeekAt(1).Is("FOR"))
+            {
+                if (watermark is not null)
+                    throw Error("A stream has one WATERMARK.");
+                watermark = ParseWatermark();
+                continue;
+            }
             var (column, columnAt) = Identifier("a column name");
             if (columns.Any(c => c.Name == column))
                 throw Error($"Column {column} is declared twice.", columnAt);
@@ -133,7 +143,51 @@ internal sealed class Parser
             if (Next().Kind != TokenKind.String)
                 throw Error("Expected a string after DESCRIPTION.", _tokens[_pos - 1]);
         }
-        return new CreateStreamStatement(at, name, columns);
+        return new CreateStreamStatement(at, name, columns, watermark);
+    }
+
+    /// <summary><c>ALTER STREAM name ADD WATERMARK FOR ...</c> (Flink's ALTER TABLE ... ADD WATERMARK).</summary>
+    private AlterWatermarkStatement ParseAlterStream()
+    {
+        var at = Expect("ALTER");
+        if (!Accept("STREAM"))
+            throw Error($"Expected STREAM after ALTER but found {Peek}.");
+        var (stream, streamAt) = Identifier("a stream name");
+        if (!Accept("ADD"))
+            throw Error($"Expected ADD WATERMARK FOR ... but found {Peek}; ALTER STREAM only declares a watermark.");
+        return new AlterWatermarkStatement(at, stream, streamAt, ParseWatermark());
+    }
+
+    /// <summary>
+    /// <c>WATERMARK FOR col AS col [- INTERVAL 'd' unit] [ALLOWED LATENESS INTERVAL 'l' unit]</c>. The expression is
+    /// Flink's bounded-out-of-orderness form: the column itself, or the column minus a constant interval.
+    /// </summary>
+    private WatermarkSpec ParseWatermark()
+    {
+        var at = Expect("WATERMARK");
+        Expect("FOR");
+        var (column, columnAt) = Identifier("the event-time column");
+        Expect("AS");
+        var expr = ParseExpr();
+        var delay = expr switch
+        {
+            ColumnExpr c when c.Qualifier is null && c.Name == column => TimeSpan.Zero,
+            BinaryExpr { Op: "-", Left: ColumnExpr c, Right: LiteralExpr { Value: TimeSpan d } } when c.Qualifier is null && c.Name == column => d,
+            _ => throw Error($"A watermark is {column} or {column} - INTERVAL 'n' unit.", expr.At),
+        };
+        if (delay < TimeSpan.Zero)
+            throw Error("A watermark's delay cannot be negative.", expr.At);
+        var lateness = TimeSpan.Zero;
+        if (Peek.Is("ALLOWED"))
+        {
+            _pos++;
+            Expect("LATENESS");
+            var intervalAt = Expect("INTERVAL");
+            lateness = ParseIntervalBody(intervalAt);
+            if (lateness < TimeSpan.Zero)
+                throw Error("Allowed lateness cannot be negative.", intervalAt);
+        }
+        return new WatermarkSpec(at, column, columnAt, delay, lateness);
     }
 
     /// <summary>A column type; lengths and precisions are accepted and not enforced.</summary>
@@ -227,9 +281,22 @@ internal sealed class Parser
         }
         while (AcceptSymbol(","));
         Expect("FROM");
-        if (Peek.IsSymbol("(") || Peek.Is("TABLE"))
-            throw Error("Subqueries and table functions in FROM are not supported; read an in-application stream.");
-        var (from, fromAt) = Identifier("a stream name");
+        TableFunctionCall? function = null;
+        string from;
+        Token fromAt;
+        if (Peek.Is("TABLE") && PeekAt(1).IsSymbol("("))
+        {
+            function = ParseTableFunction();
+            (from, fromAt) = (function.Name, function.At);
+        }
+        else if (Peek.IsSymbol("(") || Peek.Is("TABLE"))
+        {
+            throw Error("Subqueries in FROM are not supported; read an in-application stream or TABLE(function(CURSOR(SELECT STREAM ...), ...)).");
+        }
+        else
+        {
+            (from, fromAt) = Identifier("a stream name");
+        }
         string? alias2 = null;
         if (Accept("AS"))
             alias2 = Identifier("an alias").Name;
@@ -271,7 +338,31 @@ internal sealed class Parser
         }
         if (Peek.Is("ORDER") || Peek.Is("UNION") || Peek.Is("WINDOWED"))
             throw Error($"{Peek.Text} is not supported {(Peek.Is("WINDOWED") ? "here; WINDOWED BY comes after WHERE" : "yet")}.");
-        return new SelectStatement(at, items, from, alias2, fromAt, where, groupBy, having, windows, stagger, join);
+        return new SelectStatement(at, items, from, alias2, fromAt, where, groupBy, having, windows, stagger, join, function);
+    }
+
+    /// <summary><c>TABLE(name(CURSOR(SELECT STREAM ...), arg, ...))</c>; a comma before the closing parenthesis is allowed, as in AWS's syntax.</summary>
+    private TableFunctionCall ParseTableFunction()
+    {
+        Expect("TABLE");
+        ExpectSymbol("(");
+        var (name, at) = Identifier("a table function");
+        ExpectSymbol("(");
+        if (!Accept("CURSOR"))
+            throw Error($"Expected CURSOR(SELECT STREAM ...) as {name}'s first argument but found {Peek}.");
+        ExpectSymbol("(");
+        var cursor = ParseSelect();
+        ExpectSymbol(")");
+        var args = new List<Expr>();
+        while (AcceptSymbol(","))
+        {
+            if (Peek.IsSymbol(")"))
+                break;
+            args.Add(ParseExpr());
+        }
+        ExpectSymbol(")");
+        ExpectSymbol(")");
+        return new TableFunctionCall(at, name, cursor, args);
     }
 
     /// <summary><c>[INNER] JOIN table [AS alias] ON condition</c> or <c>LEFT [OUTER] JOIN ...</c>, of a reference table.</summary>
@@ -568,21 +659,22 @@ internal sealed class Parser
             _pos += 2;
             var args = new List<Expr>();
             var star = false;
+            var distinct = false;
             if (AcceptSymbol("*"))
             {
                 star = true;
             }
             else if (!Peek.IsSymbol(")"))
             {
-                if (Accept("DISTINCT"))
-                    throw Error("Aggregates over DISTINCT values are not supported.", _tokens[_pos - 1]);
-                Accept("ALL");
+                distinct = Accept("DISTINCT");
+                if (!distinct)
+                    Accept("ALL");
                 do
                     args.Add(ParseExpr());
                 while (AcceptSymbol(","));
             }
             ExpectSymbol(")");
-            var call = new CallExpr(t, t.Text, args, star);
+            var call = new CallExpr(t, t.Text, args, star) { Distinct = distinct };
             if (Peek.Is("OVER"))
             {
                 var overAt = Next();

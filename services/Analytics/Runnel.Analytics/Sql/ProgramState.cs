@@ -8,7 +8,7 @@ namespace Runnel.Analytics.Sql;
 /// <summary>
 /// Window state as JSON, per pump by name: a tumbling pump's watermark, lane clocks and open windows with their groups;
 /// a sliding pump's partitions with their rows ("kind":"sliding"); a stagger pump's clock and open windows
-/// ("kind":"stagger"). A saved kind that does not match the pump's (changed code) leaves the pump empty. Values carry
+/// ("kind":"stagger"); a session pump's clock and sessions ("kind":"session"). A saved kind that does not match the pump's (changed code) leaves the pump empty. Values carry
 /// their kind ({"l":1}, {"d":1.5}, {"s":"x"}, {"b":true}, {"t":ticks}, null) so a restored group is equal to the
 /// one saved.
 /// </summary>
@@ -32,21 +32,15 @@ internal static class ProgramState
                     SaveStagger(w, stagger);
                     continue;
                 }
+                if (pump is SessionPump session)
+                {
+                    SaveSession(w, session);
+                    continue;
+                }
                 if (pump is not WindowPump p)
                     continue;
                 w.WriteStartObject(p.Name);
-                w.WriteNumber("watermark", p.Watermark.Ticks);
-                w.WriteNumber("late", p.LateRows);
-                w.WriteStartArray("lanes");
-                foreach (var (lane, clock) in p.Lanes)
-                {
-                    w.WriteStartArray();
-                    w.WriteNumberValue(lane);
-                    w.WriteNumberValue(clock.Max.Ticks);
-                    w.WriteBooleanValue(clock.Idle);
-                    w.WriteEndArray();
-                }
-                w.WriteEndArray();
+                WriteClock(w, p);
                 w.WriteStartArray("windows");
                 foreach (var (start, groups) in p.Windows)
                 {
@@ -84,13 +78,13 @@ internal static class ProgramState
                 case StaggerPump stagger when kind == "stagger":
                     RestoreStagger(s, stagger);
                     continue;
+                case SessionPump session when kind == "session":
+                    RestoreSession(s, session);
+                    continue;
             }
             if (pump is not WindowPump p || kind != "tumbling")
                 continue;
-            p.Watermark = new DateTime(s.GetProperty("watermark").GetInt64(), DateTimeKind.Utc);
-            p.LateRows = s.GetProperty("late").GetInt64();
-            foreach (var lane in s.GetProperty("lanes").EnumerateArray())
-                p.Lanes[lane[0].GetInt32()] = new LaneClock { Max = new DateTime(lane[1].GetInt64(), DateTimeKind.Utc), Idle = lane[2].GetBoolean() };
+            ReadClock(s, p);
             foreach (var window in s.GetProperty("windows").EnumerateArray())
             {
                 var groups = new Dictionary<string, WindowGroup>();
@@ -103,13 +97,68 @@ internal static class ProgramState
         }
     }
 
-    /// <summary>A group as {"key":..,["open":ticks,]"row":[...],"aggregates":[...]}.</summary>
-    private static void WriteGroup(Utf8JsonWriter w, string key, long? open, WindowGroup g)
+    /// <summary>An event-time pump's watermark, late-row count and lane clocks ([lane, latest time, idle]).</summary>
+    private static void WriteClock(Utf8JsonWriter w, EventTimePump p)
+    {
+        w.WriteNumber("watermark", p.Watermark.Ticks);
+        w.WriteNumber("late", p.LateRows);
+        w.WriteStartArray("lanes");
+        foreach (var (lane, clock) in p.Lanes)
+        {
+            w.WriteStartArray();
+            w.WriteNumberValue(lane);
+            w.WriteNumberValue(clock.Max.Ticks);
+            w.WriteBooleanValue(clock.Idle);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void ReadClock(JsonElement s, EventTimePump p)
+    {
+        p.Watermark = new DateTime(s.GetProperty("watermark").GetInt64(), DateTimeKind.Utc);
+        p.LateRows = s.GetProperty("late").GetInt64();
+        foreach (var lane in s.GetProperty("lanes").EnumerateArray())
+            p.Lanes[lane[0].GetInt32()] = new LaneClock { Max = new DateTime(lane[1].GetInt64(), DateTimeKind.Utc), Idle = lane[2].GetBoolean() };
+    }
+
+    /// <summary>Sessions as groups with their start ("open") and end, kept ones that already fired included.</summary>
+    private static void SaveSession(Utf8JsonWriter w, SessionPump p)
+    {
+        w.WriteStartObject(p.Name);
+        w.WriteString("kind", "session");
+        WriteClock(w, p);
+        w.WriteStartArray("sessions");
+        foreach (var (key, sessions) in p.Sessions)
+        {
+            foreach (var session in sessions)
+                WriteGroup(w, key, session.Start, session.Group, session.End);
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void RestoreSession(JsonElement s, SessionPump p)
+    {
+        ReadClock(s, p);
+        foreach (var g in s.GetProperty("sessions").EnumerateArray())
+        {
+            var key = g.GetProperty("key").GetString()!;
+            if (!p.Sessions.TryGetValue(key, out var sessions))
+                p.Sessions[key] = sessions = [];
+            sessions.Add(new Session(g.GetProperty("open").GetInt64(), g.GetProperty("end").GetInt64(), ReadGroup(g, p.Name, p.AggregateCount)));
+        }
+    }
+
+    /// <summary>A group as {"key":..,["open":ticks,]["end":ticks,]"row":[...],"aggregates":[...]}.</summary>
+    private static void WriteGroup(Utf8JsonWriter w, string key, long? open, WindowGroup g, long? end = null)
     {
         w.WriteStartObject();
         w.WriteString("key", key);
         if (open is { } ticks)
             w.WriteNumber("open", ticks);
+        if (end is { } endTicks)
+            w.WriteNumber("end", endTicks);
         w.WriteStartArray("row");
         foreach (var v in g.Row)
             WriteValue(w, v);
@@ -129,6 +178,13 @@ internal static class ProgramState
             w.WriteNumberValue(s.IntegerSum);
             w.WriteBooleanValue(s.AllIntegers);
             WriteValue(w, s.Extreme);
+            if (s.Seen is not null)
+            {
+                w.WriteStartArray();
+                foreach (var v in s.Seen)
+                    WriteValue(w, v);
+                w.WriteEndArray();
+            }
             w.WriteEndArray();
         }
         w.WriteEndArray();
@@ -145,6 +201,8 @@ internal static class ProgramState
             IntegerSum = a[2].GetInt64(),
             AllIntegers = a[3].GetBoolean(),
             Extreme = ReadValue(a[4]),
+            // A DISTINCT aggregate's values follow as a sixth member.
+            Seen = a.GetArrayLength() > 5 ? [.. a[5].EnumerateArray().Select(v => ReadValue(v)!)] : null,
         }).ToArray();
         if (states.Length != aggregateCount)
             throw new InvalidOperationException($"Saved state of pump {pump} does not match its code.");

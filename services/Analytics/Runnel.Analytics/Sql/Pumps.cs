@@ -22,6 +22,9 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
 
     public abstract void Process(int lane, object?[] row, RowSink emit);
 
+    /// <summary>This pump and the pumps it runs inside (a join's query, a table function's stages).</summary>
+    public virtual IEnumerable<Pump> Stages => [this];
+
     /// <summary>Builds the target row: ROWTIME, then every select item converted to its column's type.</summary>
     protected object?[] Project(object?[] row, object?[]? aggregates, DateTime rowtime)
     {
@@ -37,14 +40,19 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
         return output;
     }
 
-    /// <summary>A closed window's group: its aggregates' results, filtered by HAVING, as one row with the given ROWTIME.</summary>
-    protected void EmitGroup(WindowGroup group, IReadOnlyList<CallExpr> aggregates, Expr? having, DateTime rowtime, RowSink emit)
+    /// <summary>
+    /// A closed window's group: its aggregates' results, filtered by HAVING, as one row with ROWTIME = the window's end.
+    /// The results end with the window's start and end, which TUMBLE_START, HOP_END etc. read.
+    /// </summary>
+    protected void EmitGroup(WindowGroup group, IReadOnlyList<CallExpr> aggregates, Expr? having, DateTime rowtime, RowSink emit, DateTime? start = null)
     {
         try
         {
-            var results = new object?[aggregates.Count];
-            for (var i = 0; i < results.Length; i++)
+            var results = new object?[aggregates.Count + 2];
+            for (var i = 0; i < aggregates.Count; i++)
                 results[i] = group.States[i].Result(aggregates[i].Name);
+            results[^2] = start;
+            results[^1] = rowtime;
             if (having is null || Evaluator.IsTrue(having, group.Row, results))
                 emit(Target.Name, Project(group.Row, results, rowtime));
         }
@@ -106,125 +114,4 @@ internal sealed class LaneClock
 {
     public DateTime Max = DateTime.MinValue;
     public bool Idle;
-}
-
-/// <summary>
-/// A tumbling-window aggregation (GROUP BY with STEP or FLOOR over a time). Windows are keyed by their start. The
-/// watermark is the smallest, over the lanes (input shards) that are not idle, of the latest time seen in that lane;
-/// it never goes back. A window closes, and its groups are emitted with ROWTIME = the window's end, once the
-/// watermark reaches its end. A row whose window already closed is late: it changes nothing, is counted in LateRows
-/// and reported in error_stream.
-/// </summary>
-internal sealed class WindowPump(
-    string name, StreamSchema source, StreamSchema target, IReadOnlyList<Expr> items, int[] slots, Expr? where,
-    IReadOnlyList<Expr> groupBy, Expr? having, IReadOnlyList<CallExpr> aggregates, Expr window, Expr time, TimeSpan width)
-    : Pump(name, source, target, items, slots, where)
-{
-    private readonly bool _overRowtime = time is ColumnExpr { Index: 0 };
-
-    public SortedDictionary<long, Dictionary<string, WindowGroup>> Windows { get; } = [];
-    public Dictionary<int, LaneClock> Lanes { get; } = [];
-    public DateTime Watermark { get; set; } = DateTime.MinValue;
-    public long LateRows { get; set; }
-
-    public int AggregateCount => aggregates.Count;
-
-    public void SetLanes(IEnumerable<int> lanes)
-    {
-        foreach (var lane in lanes)
-            Lanes.TryAdd(lane, new LaneClock());
-    }
-
-    public void SetIdle(int lane, bool idle)
-    {
-        if (Lanes.TryGetValue(lane, out var clock))
-            clock.Idle = idle;
-    }
-
-    public override void Process(int lane, object?[] row, RowSink emit)
-    {
-        try
-        {
-            if (Where is not null && !Evaluator.IsTrue(Where, row))
-                return;
-            if (Values.Coerce(Evaluator.Eval(time, row), SqlKind.Timestamp) is not DateTime t
-                || Evaluator.Eval(window, row) is not DateTime start)
-            {
-                Fail(row, new SqlRuntimeException("The window's time is NULL."), emit);
-                return;
-            }
-            if (!Lanes.TryGetValue(lane, out var clock))
-                Lanes[lane] = clock = new LaneClock();
-            clock.Idle = false;
-            if (t > clock.Max)
-                clock.Max = t;
-            if (start + width <= Watermark)
-            {
-                LateRows++;
-                emit(ErrorStream.Name, ErrorStream.Row(ErrorStream.LateRow,
-                    $"Row for the window [{Values.FormatTimestamp(start)}, {Values.FormatTimestamp(start + width)}) arrived after it closed (watermark {Values.FormatTimestamp(Watermark)}).",
-                    row, Source, Name));
-            }
-            else
-            {
-                var key = KeyOf(groupBy, row);
-                if (!Windows.TryGetValue(start.Ticks, out var groups))
-                    Windows[start.Ticks] = groups = [];
-                if (!groups.TryGetValue(key, out var group))
-                {
-                    var states = new AggregateState[aggregates.Count];
-                    for (var i = 0; i < states.Length; i++)
-                        states[i] = new AggregateState();
-                    groups[key] = group = new WindowGroup(row, states);
-                }
-                for (var i = 0; i < aggregates.Count; i++)
-                {
-                    var call = aggregates[i];
-                    group.States[i].Add(call.Name, call.Star ? null : Evaluator.Eval(call.Args[0], row), call.Star);
-                }
-            }
-        }
-        catch (SqlRuntimeException e)
-        {
-            Fail(row, e, emit);
-            return;
-        }
-        Advance(emit);
-    }
-
-    public void AdvanceRowtime(DateTime rowtime, RowSink emit)
-    {
-        if (!_overRowtime || rowtime <= Watermark)
-            return;
-        Watermark = rowtime;
-        Close(emit);
-    }
-
-    private void Advance(RowSink emit)
-    {
-        var low = DateTime.MaxValue;
-        foreach (var clock in Lanes.Values)
-        {
-            if (!clock.Idle && clock.Max < low)
-                low = clock.Max;
-        }
-        if (low == DateTime.MaxValue || low <= Watermark)
-            return;
-        Watermark = low;
-        Close(emit);
-    }
-
-    private void Close(RowSink emit)
-    {
-        while (Windows.Count > 0)
-        {
-            var (startTicks, groups) = Windows.First();
-            var end = new DateTime(startTicks, DateTimeKind.Utc) + width;
-            if (end > Watermark)
-                return;
-            Windows.Remove(startTicks);
-            foreach (var group in groups.Values)
-                EmitGroup(group, aggregates, having, end, emit);
-        }
-    }
 }

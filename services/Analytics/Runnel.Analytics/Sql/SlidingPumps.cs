@@ -158,10 +158,7 @@ internal sealed class StaggerPump(
             var key = KeyOf(partitionBy, row);
             if (!Open.TryGetValue(key, out var window))
             {
-                var states = new AggregateState[aggregates.Count];
-                for (var i = 0; i < states.Length; i++)
-                    states[i] = new AggregateState();
-                Open[key] = window = (rowtime.Ticks, new WindowGroup(row, states));
+                Open[key] = window = (rowtime.Ticks, new WindowGroup(row, AggregateState.For(aggregates)));
                 _closing.Enqueue(key, rowtime.Ticks + range.Ticks);
             }
             for (var i = 0; i < aggregates.Count; i++)

@@ -8,7 +8,7 @@ public delegate void RowSink(string stream, object?[] row);
 /// through <see cref="Insert"/>; every row any pump writes is handed to <see cref="Emitted"/> (the runner forwards the
 /// rows of streams that have an output) and to the pumps that read that stream. Not thread-safe: one runner feeds it.
 /// </summary>
-public sealed class SqlProgram
+public sealed partial class SqlProgram
 {
     private readonly Dictionary<string, StreamSchema> _streams;
     private readonly Dictionary<string, List<Pump>> _readers;
@@ -24,8 +24,8 @@ public sealed class SqlProgram
         _readers = pumps.GroupBy(p => p.Source.Name).ToDictionary(g => g.Key, g => g.ToList());
     }
 
-    /// <summary>The pumps that hold state: a join's inner pump stands for the join.</summary>
-    private IEnumerable<Pump> Inner => _pumps.Select(p => p is JoinPump j ? j.Inner : p);
+    /// <summary>The pumps that hold state (window pumps, wherever they run: inside a join or a table function).</summary>
+    private IEnumerable<Pump> Inner => _pumps.SelectMany(p => p.Stages).Where(p => p is EventTimePump or SlidingPump or StaggerPump);
 
     /// <summary>
     /// Replaces the rows of a reference table (values in the table's column order). Pumps that join it see the new
@@ -43,10 +43,10 @@ public sealed class SqlProgram
     public RowSink? Emitted { get; set; }
 
     /// <summary>Rows that arrived for a window that had already closed (dropped).</summary>
-    public long LateRows => Inner.OfType<WindowPump>().Sum(p => p.LateRows);
+    public long LateRows => Inner.OfType<EventTimePump>().Sum(p => p.LateRows);
 
     /// <summary>Rows a pump could not evaluate (a value of the wrong kind), skipped.</summary>
-    public long ErrorRows => _pumps.Sum(p => p.ErrorRows) + _pumps.OfType<JoinPump>().Sum(j => j.Inner.ErrorRows);
+    public long ErrorRows => _pumps.SelectMany(p => p.Stages).Sum(p => p.ErrorRows);
 
     /// <summary>
     /// Parses and binds <paramref name="code"/> over the given source streams. Throws <see cref="SqlException"/> with the
@@ -67,6 +67,7 @@ public sealed class SqlProgram
                 throw new SqlException(s.At.Line, s.At.Column, $"{s.Name} is the application's error stream and cannot be redefined.");
             streams[s.Name] = new StreamSchema(s.Name, s.Columns, isSource: false);
         }
+        var watermarks = DeclareWatermarks(statements, streams);
         streams[ErrorStream.Name] = ErrorStream.Schema();
         var pumps = new List<Pump>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -74,7 +75,7 @@ public sealed class SqlProgram
         {
             if (!names.Add(p.Name))
                 throw new SqlException(p.At.Line, p.At.Column, $"Pump {p.Name} is defined twice.");
-            pumps.Add(CompilePump(p, streams, referenceTables));
+            pumps.AddRange(CompilePump(p, streams, referenceTables, watermarks));
         }
         return new SqlProgram(streams, pumps, referenceTables);
     }
@@ -83,9 +84,12 @@ public sealed class SqlProgram
     /// A pump over its FROM stream; with a JOIN, the query is compiled over the joined row (the stream's columns, then
     /// the table's) and wrapped in a <see cref="JoinPump"/> that makes those rows.
     /// </summary>
-    private static Pump CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams, Dictionary<string, ReferenceTable> tables)
+    private static IEnumerable<Pump> CompilePump(CreatePumpStatement p, Dictionary<string, StreamSchema> streams, Dictionary<string, ReferenceTable> tables,
+        Watermarks watermarks)
     {
         var select = p.Select;
+        if (select.Function is { } function)
+            return CompileTableFunction(p, function, streams, tables, watermarks);
         if (ErrorStream.IsNamed(select.From))
             throw new SqlException(select.FromAt.Line, select.FromAt.Column, "error_stream cannot be read by the application's code; an output named error_stream delivers it.");
         if (ErrorStream.IsNamed(p.Target))
@@ -96,17 +100,30 @@ public sealed class SqlProgram
             throw new SqlException(select.FromAt.Line, select.FromAt.Column, $"Stream {select.From} does not exist{hint}.");
         }
         if (select.Join is not { } join)
-            return CompileQuery(p, select, stream, streams, new Binder(stream, select.Alias));
+            return [CompileQuery(p, select, stream, streams, new Binder(stream, select.Alias), watermarks)];
         if (!tables.TryGetValue(join.Table, out var table))
             throw new SqlException(join.TableAt.Line, join.TableAt.Column, $"Reference table {join.Table} does not exist; add it with AddApplicationReferenceDataSource.");
         var joined = new StreamSchema(stream.Name, stream.Visible.Concat(table.Schema.Columns), stream.IsSource);
         var binder = new Binder(joined, select.Alias, new JoinedTable(table.Schema.Name, join.Alias, stream.Columns.Count));
         binder.Fork().Bind(join.On, allowAggregates: false);
-        var inner = CompileQuery(p, select, joined, streams, binder);
-        return new JoinPump(p.Name, stream, inner, table, join.On, join.Left);
+        var inner = CompileQuery(p, select, joined, streams, binder, watermarks);
+        return [new JoinPump(p.Name, stream, inner, table, join.On, join.Left)];
     }
 
-    private static Pump CompileQuery(CreatePumpStatement p, SelectStatement select, StreamSchema from, Dictionary<string, StreamSchema> streams, Binder binder)
+    private static Pump CompileQuery(CreatePumpStatement p, SelectStatement select, StreamSchema from, Dictionary<string, StreamSchema> streams, Binder binder,
+        Watermarks watermarks)
+    {
+        var pump = CompileQueryCore(p, select, from, streams, binder, watermarks);
+        if (binder.WindowBounds.Count > 0 && pump is not (SessionPump or WindowPump { GroupWindow: true }))
+        {
+            var call = binder.WindowBounds[0];
+            throw new SqlException(call.At.Line, call.At.Column, $"{call.Name} needs GROUP BY {Binder.WindowFunctions[call.Name]}(...).");
+        }
+        return pump;
+    }
+
+    private static Pump CompileQueryCore(CreatePumpStatement p, SelectStatement select, StreamSchema from, Dictionary<string, StreamSchema> streams, Binder binder,
+        Watermarks watermarks)
     {
         if (!streams.TryGetValue(p.Target, out var target))
             throw new SqlException(p.TargetAt.Line, p.TargetAt.Column, $"Stream {p.Target} does not exist; create it with CREATE OR REPLACE STREAM.");
@@ -163,7 +180,7 @@ public sealed class SqlProgram
         }
 
         var keys = select.Stagger?.PartitionBy ?? select.GroupBy;
-        var groupBinder = binder.Fork();
+        var groupBinder = select.Stagger is null ? binder.ForkForGroupBy() : binder.Fork();
         foreach (var g in keys)
             groupBinder.Bind(g, allowAggregates: false);
         if (select.Having is not null)
@@ -186,6 +203,8 @@ public sealed class SqlProgram
             return new StaggerPump(p.Name, from, target, items, slots, select.Where, stagger.PartitionBy, select.Having,
                 binder.AggregateCalls, stagger.Range!.Value);
         }
+        if (groupBinder.GroupWindows.Count > 0)
+            return CompileGroupWindow(p, select, from, target, binder, groupBinder.GroupWindows, items, slots, watermarks);
         var window = select.GroupBy.FirstOrDefault(g => g is StepExpr or TruncateExpr)
             ?? throw new SqlException(select.At.Line, select.At.Column,
                 "A streaming GROUP BY needs a window: group by STEP(<stream>.ROWTIME BY INTERVAL 'n' SECOND) or FLOOR(<stream>.ROWTIME TO MINUTE).");
@@ -196,7 +215,7 @@ public sealed class SqlProgram
             _ => throw new SqlException(window.At.Line, window.At.Column, "A window is STEP(... BY INTERVAL ...) or FLOOR(... TO unit)."),
         };
         return new WindowPump(p.Name, from, target, items, slots, select.Where, select.GroupBy, select.Having,
-            binder.AggregateCalls, window, time, width);
+            binder.AggregateCalls, window, time, width, width, EventTimeOf(watermarks, from, time));
     }
 
     /// <summary>A query whose aggregates are OVER windows: every aggregate needs one, and there is no GROUP BY.</summary>
@@ -228,6 +247,8 @@ public sealed class SqlProgram
             {
                 throw new SqlException(call.At.Line, call.At.Column, $"Aggregate {call.Name} needs OVER a window in a query with sliding windows (or GROUP BY a tumbling window).");
             }
+            if (call.Distinct)
+                throw new SqlException(call.At.Line, call.At.Column, "DISTINCT aggregates are for GROUP BY windows, not sliding windows.");
             var index = windows.IndexOf(spec);
             if (index < 0)
             {
@@ -277,7 +298,7 @@ public sealed class SqlProgram
     /// <summary>Declares the lanes (input shards) of a source stream; event-time windows wait for every lane.</summary>
     public void SetLanes(string sourceStream, IEnumerable<int> lanes)
     {
-        foreach (var pump in Readers(sourceStream).Select(p => p is JoinPump j ? j.Inner : p).OfType<WindowPump>())
+        foreach (var pump in Readers(sourceStream).SelectMany(p => p.Stages).OfType<EventTimePump>())
             pump.SetLanes(lanes);
     }
 
@@ -287,8 +308,8 @@ public sealed class SqlProgram
     /// </summary>
     public void SetIdle(int lane, bool idle)
     {
-        foreach (var pump in Inner.OfType<WindowPump>().Where(p => p.Source.IsSource))
-            pump.SetIdle(lane, idle);
+        foreach (var pump in Inner.OfType<EventTimePump>().Where(p => p.ReadsLanes || p.Source.IsSource))
+            pump.SetIdle(lane, idle, Emit);
         Drain();
     }
 
@@ -306,7 +327,7 @@ public sealed class SqlProgram
     /// </summary>
     public void AdvanceRowtime(DateTime rowtime)
     {
-        foreach (var pump in Inner.OfType<WindowPump>())
+        foreach (var pump in Inner.OfType<EventTimePump>())
             pump.AdvanceRowtime(rowtime, Emit);
         foreach (var pump in Inner.OfType<StaggerPump>())
             pump.Advance(rowtime, Emit);
