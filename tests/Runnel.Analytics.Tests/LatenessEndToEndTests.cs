@@ -28,9 +28,7 @@ public sealed class LatenessEndToEndTests
     public async Task Late_rows_within_lateness_update_the_table_and_later_ones_reach_the_error_stream_output()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var db = await PostgresDatabase.CreateAsync("analytics_lateness", ct);
-        using var data = new TempDirectory("runnel-analytics");
-        await using var host = await AnalyticsHost.StartAsync(data.Path, AnalyticsHost.NewSigningKey(), db.ConnectionString);
+        await using var host = await AnalyticsHost.StartFreshAsync("analytics_lateness");
         var input = AnalyticsHost.NewName("trucks");
         var errors = AnalyticsHost.NewName("late");
         await host.CreateStreamAsync(input, 1);
@@ -41,11 +39,11 @@ public sealed class LatenessEndToEndTests
 
         // Watermark 61 s: minute 0 fires with t1's two rows.
         await host.PutAsync(input, [Truck("t1", 10), Truck("t1", 20), Truck("t1", 66)]);
-        await WaitForTableAsync(db.ConnectionString, [("t1", 2)], "minute 0 fired with two rows");
+        await WaitForTableAsync(host.TableDatabase, [("t1", 2)], "minute 0 fired with two rows");
 
         // Within lateness: t1's row updates its window row in place, t2 gets a row of its own.
         await host.PutAsync(input, [Truck("t1", 30), Truck("t2", 40)]);
-        await WaitForTableAsync(db.ConnectionString, [("t1", 3), ("t2", 1)], "minute 0 updated by the late rows");
+        await WaitForTableAsync(host.TableDatabase, [("t1", 3), ("t2", 1)], "minute 0 updated by the late rows");
 
         // Watermark 95 s passes 60 + 30: minute 0 is gone, the row at 45 s is too late and minute 1 does not fire yet.
         await host.PutAsync(input, [Truck("t1", 100), Truck("t3", 45)]);
@@ -56,7 +54,7 @@ public sealed class LatenessEndToEndTests
         Assert.Contains("t3", System.Text.Encoding.UTF8.GetString(Convert.FromHexString(late.GetProperty("DATA_ROW").GetString()!)), StringComparison.Ordinal);
 
         // The late row changed nothing: the table still holds minute 0 as the in-lateness rows left it.
-        Assert.Equal([("t1", T0, 3L), ("t2", T0, 1L)], await TableAsync(db.ConnectionString));
+        Assert.Equal([("t1", T0, 3L), ("t2", T0, 1L)], await TableAsync(host.TableDatabase));
         Assert.Equal("RUNNING", await host.StatusAsync(application));
     }
 
