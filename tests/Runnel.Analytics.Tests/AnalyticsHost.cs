@@ -27,6 +27,8 @@ public sealed class AnalyticsHost : IAsyncDisposable
     public const string Database = "dashboards";
 
     private readonly StartedStandalone? _host;
+    private PostgresDatabase? _database;
+    private TempDirectory? _data;
 
     private AnalyticsHost(StartedStandalone host)
         : this(host.Address) => _host = host;
@@ -47,9 +49,26 @@ public sealed class AnalyticsHost : IAsyncDisposable
 
     public IServiceProvider Services => _host?.Services ?? throw new InvalidOperationException("Standalone runs in another process.");
 
-    public static async Task<AnalyticsHost> StartAsync(string dataDirectory, string signingKey, string tableDatabase) =>
-        new(await StartedStandalone.StartAsync(Arguments("http://127.0.0.1:0", dataDirectory, signingKey, tableDatabase),
+    public static async Task<AnalyticsHost> StartAsync(string dataDirectory, string signingKey, string tableDatabase, params string[] extra) =>
+        new(await StartedStandalone.StartAsync([.. Arguments("http://127.0.0.1:0", dataDirectory, signingKey, tableDatabase), .. extra],
             cancellationToken: TestContext.Current.CancellationToken));
+
+    /// <summary>
+    /// Standalone over a fresh data folder and a fresh PostgreSQL database (named after <paramref name="database"/>),
+    /// both removed when the host is disposed.
+    /// </summary>
+    public static async Task<AnalyticsHost> StartFreshAsync(string database, params string[] extra)
+    {
+        var db = await PostgresDatabase.CreateAsync(database, TestContext.Current.CancellationToken);
+        var data = new TempDirectory("runnel-analytics");
+        var host = await StartAsync(data.Path, NewSigningKey(), db.ConnectionString, extra);
+        host._database = db;
+        host._data = data;
+        return host;
+    }
+
+    /// <summary>The table output's database of a host from <see cref="StartFreshAsync"/>.</summary>
+    public string TableDatabase => _database?.ConnectionString ?? throw new InvalidOperationException("The caller owns the database.");
 
     public static string[] Arguments(string urls, string dataDirectory, string signingKey, string tableDatabase) =>
         [
@@ -71,15 +90,45 @@ public sealed class AnalyticsHost : IAsyncDisposable
     /// <summary>Creates a fresh bucket in the S3 server of RUNNEL_TEST_S3 holding one object; returns the bucket's name.</summary>
     public static async Task<string> PutObjectAsync(string key, string content)
     {
-        var bucket = $"ref-{Guid.NewGuid():N}"[..20];
-        var s3 = TestServers.S3();
-        using var client = new MinioClient().WithEndpoint(s3.Endpoint.Host, s3.Endpoint.Port).WithCredentials(s3.AccessKey, s3.SecretKey).WithSSL(false).Build();
-        await client.MakeBucketAsync(new MakeBucketArgs().WithBucket(bucket), TestContext.Current.CancellationToken);
+        var bucket = await CreateBucketAsync();
+        using var client = S3Client();
         var bytes = Encoding.UTF8.GetBytes(content);
         using var stream = new MemoryStream(bytes);
         await client.PutObjectAsync(new PutObjectArgs().WithBucket(bucket).WithObject(key)
             .WithStreamData(stream).WithObjectSize(bytes.Length).WithContentType("text/plain"), TestContext.Current.CancellationToken);
         return bucket;
+    }
+
+    /// <summary>Creates a fresh, empty bucket in the S3 server of RUNNEL_TEST_S3; returns its name.</summary>
+    public static async Task<string> CreateBucketAsync()
+    {
+        var bucket = $"ref-{Guid.NewGuid():N}"[..20];
+        using var client = S3Client();
+        await client.MakeBucketAsync(new MakeBucketArgs().WithBucket(bucket), TestContext.Current.CancellationToken);
+        return bucket;
+    }
+
+    /// <summary>The contents of every object in <paramref name="bucket"/>, in key order.</summary>
+    public static async Task<List<string>> ReadObjectsAsync(string bucket)
+    {
+        using var client = S3Client();
+        var keys = new List<string>();
+        await foreach (var item in client.ListObjectsEnumAsync(new ListObjectsArgs().WithBucket(bucket).WithRecursive(true), TestContext.Current.CancellationToken))
+            keys.Add(item.Key);
+        var contents = new List<string>();
+        foreach (var key in keys.Order(StringComparer.Ordinal))
+        {
+            using var buffer = new MemoryStream();
+            await client.GetObjectAsync(new GetObjectArgs().WithBucket(bucket).WithObject(key).WithCallbackStream(s => s.CopyTo(buffer)), TestContext.Current.CancellationToken);
+            contents.Add(Encoding.UTF8.GetString(buffer.ToArray()));
+        }
+        return contents;
+    }
+
+    private static IMinioClient S3Client()
+    {
+        var s3 = TestServers.S3();
+        return new MinioClient().WithEndpoint(s3.Endpoint.Host, s3.Endpoint.Port).WithCredentials(s3.AccessKey, s3.SecretKey).WithSSL(false).Build();
     }
 
     public static string NewSigningKey() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
@@ -89,6 +138,9 @@ public sealed class AnalyticsHost : IAsyncDisposable
         Http.Dispose();
         if (_host is not null)
             await _host.DisposeAsync();
+        if (_database is not null)
+            await _database.DisposeAsync();
+        _data?.Dispose();
     }
 
     public static string StreamArn(string name) => $"arn:aws:kinesis:us-east-1:{Account}:stream/{name}";
@@ -100,6 +152,13 @@ public sealed class AnalyticsHost : IAsyncDisposable
     public async Task<JsonElement> AnalyticsOkAsync(string operation, object request)
     {
         var reply = await AnalyticsAsync(operation, request);
+        Assert.True(reply.Status == 200, $"{operation} answered {reply.Status} {reply.ErrorType}: {reply.Message}");
+        return reply.Body;
+    }
+
+    public async Task<JsonElement> FirehoseAsync(string operation, object request)
+    {
+        var reply = await SendAsync("/", "Firehose_20150804." + operation, request);
         Assert.True(reply.Status == 200, $"{operation} answered {reply.Status} {reply.ErrorType}: {reply.Message}");
         return reply.Body;
     }

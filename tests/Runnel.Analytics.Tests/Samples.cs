@@ -133,12 +133,7 @@ public static class Samples
     /// table CompanyName (columns Ticker, Company), LEFT JOIN so rows of unknown tickers still come through.
     /// </summary>
     public const string ReferenceJoin = """
-        CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
-            ticker_symbol VARCHAR(4),
-            "Company" varchar(20),
-            sector VARCHAR(12),
-            change DOUBLE,
-            price DOUBLE);
+        CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (ticker_symbol VARCHAR(4), "Company" varchar(20), sector VARCHAR(12), change DOUBLE, price DOUBLE);
 
         CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
            SELECT STREAM ticker_symbol, "c"."Company", sector, change, price

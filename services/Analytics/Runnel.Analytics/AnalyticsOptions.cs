@@ -55,4 +55,10 @@ public sealed class AnalyticsOptions
     /// </summary>
     [Range(0, 3_600_000)]
     public int IdleShardMilliseconds { get; set; } = 5000;
+
+    /// <summary>
+    /// Hosts a LambdaOutput may be called at (<c>*.example.com</c> covers subdomains). Empty: only hosts that resolve
+    /// to public addresses; loopback, private and link-local addresses are refused unless their host is listed.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
 }

@@ -199,34 +199,33 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog, SchemaDiscov
             w.EndObject();
         }
         w.EndArray();
-        w.StartArray("OutputDescriptions");
-        foreach (var node in JsonNode.Parse(a.OutputsJson)!.AsArray())
-        {
-            w.StartObject();
-            w.String("OutputId", ApplicationModel.Str(node, "OutputId"));
-            w.String("Name", ApplicationModel.Str(node, "Name"));
-            WriteRenamed(w, node!, "KinesisStreamsOutput", "KinesisStreamsOutputDescription");
-            WriteRenamed(w, node!, "KinesisFirehoseOutput", "KinesisFirehoseOutputDescription");
-            WriteRenamed(w, node!, "LambdaOutput", "LambdaOutputDescription");
-            WriteRenamed(w, node!, ApplicationModel.PostgresOutputMember, ApplicationModel.PostgresOutputMember + "Description");
-            WriteRenamed(w, node!, "DestinationSchema", "DestinationSchema");
-            w.EndObject();
-        }
-        w.EndArray();
-        w.StartArray("ReferenceDataSourceDescriptions");
-        foreach (var node in JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray())
-        {
-            w.StartObject();
-            w.String("ReferenceId", ApplicationModel.Str(node, "ReferenceId"));
-            w.String("TableName", ApplicationModel.Str(node, "TableName"));
-            WriteRenamed(w, node!, "S3ReferenceDataSource", "S3ReferenceDataSourceDescription");
-            WriteRenamed(w, node!, "ReferenceSchema", "ReferenceSchema");
-            w.EndObject();
-        }
-        w.EndArray();
+        WriteDescriptions(w, "OutputDescriptions", a.OutputsJson, ("OutputId", "Name"),
+            "KinesisStreamsOutput", "KinesisFirehoseOutput", "LambdaOutput", ApplicationModel.PostgresOutputMember,
+            "DestinationSchema");
+        WriteDescriptions(w, "ReferenceDataSourceDescriptions", a.ReferenceDataSourcesJson, ("ReferenceId", "TableName"),
+            "S3ReferenceDataSource", "ReferenceSchema");
         w.String("ApplicationCode", a.Code);
         w.Number("ApplicationVersionId", a.VersionId);
         w.EndObject();
+    }
+
+    /// <summary>
+    /// Writes stored outputs or reference sources as AWS describes them: the two identifying strings, then each
+    /// configuration member under its "...Description" name (schemas keep their own name).
+    /// </summary>
+    private static void WriteDescriptions(WireWriter w, string arrayName, string storedJson, (string Id, string Name) keys, params string[] members)
+    {
+        w.StartArray(arrayName);
+        foreach (var node in JsonNode.Parse(storedJson)!.AsArray())
+        {
+            w.StartObject();
+            w.String(keys.Id, ApplicationModel.Str(node, keys.Id));
+            w.String(keys.Name, ApplicationModel.Str(node, keys.Name));
+            foreach (var member in members)
+                WriteRenamed(w, node!, member, member.EndsWith("Schema", StringComparison.Ordinal) ? member : member + "Description");
+            w.EndObject();
+        }
+        w.EndArray();
     }
 
     private static void WriteRenamed(WireWriter w, JsonNode parent, string member, string name)

@@ -2,9 +2,9 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Runnel.Analytics.Runner;
 using Runnel.Analytics.Sql;
 using Runnel.Core.Errors;
-using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 
@@ -15,7 +15,7 @@ namespace Runnel.Analytics.Applications;
 /// referenced streams, the code against the inputs' schemas) before anything is written, so a refused request leaves
 /// nothing behind; every change is one conditional write on the application's version.
 /// </summary>
-public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbContext> dbFactory, IOptions<AnalyticsOptions> options, TimeProvider time)
+public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbContext> dbFactory, IOptions<AnalyticsOptions> options, LambdaOutputs lambdas, TimeProvider time)
 {
     public const string CodeValidation = "CodeValidationException";
     public const string ConcurrentModification = "ConcurrentModificationException";
@@ -250,7 +250,7 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
             outputs.Add(added);
             Validate(JsonNode.Parse(a.InputsJson)!.AsArray(), outputs, a.Code, JsonNode.Parse(a.ReferenceDataSourcesJson)!.AsArray());
             a.OutputsJson = outputs.ToJsonString();
-        }, ct);
+        }, ct, checkStreams: true);
 
     public Task AddReferenceDataSourceAsync(string name, long currentVersion, JsonNode source, CancellationToken ct) =>
         ChangeAsync(name, currentVersion, a =>
@@ -340,7 +340,7 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
             throw new KinesisException(ConcurrentModification, $"Application {name} is at version {a.VersionId}, not {v}.");
         change(a);
         if (checkStreams)
-            await CheckStreamsAsync(db, JsonNode.Parse(a.InputsJson)!.AsArray(), ct).ConfigureAwait(false);
+            await CheckResourcesAsync(db, JsonNode.Parse(a.InputsJson)!.AsArray(), JsonNode.Parse(a.OutputsJson)!.AsArray(), ct).ConfigureAwait(false);
         if (bumpVersion)
             a.VersionId++;
         a.UpdatedAt = time.GetUtcNow();
@@ -369,10 +369,10 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
         return name;
     }
 
-    private static async Task ValidateAsync(MetadataDbContext db, JsonArray inputs, JsonArray outputs, string? code, CancellationToken ct)
+    private async Task ValidateAsync(MetadataDbContext db, JsonArray inputs, JsonArray outputs, string? code, CancellationToken ct)
     {
         Validate(inputs, outputs, code);
-        await CheckStreamsAsync(db, inputs, ct).ConfigureAwait(false);
+        await CheckResourcesAsync(db, inputs, outputs, ct).ConfigureAwait(false);
     }
 
     /// <summary>Configuration and code; the code binds against the inputs' in-application streams.</summary>
@@ -390,17 +390,9 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
         if (outputs.Count > 3)
             throw ApplicationModel.Invalid("An application has at most three outputs.");
         foreach (var i in inputs)
-        {
-            var input = ApplicationModel.ReadInput(i!);
-            if (input.FirehoseArn is not null)
-                throw new KinesisException(UnsupportedOperation, "Delivery stream inputs (KinesisFirehoseInput) are not supported yet.");
-        }
+            ApplicationModel.ReadInput(i!);
         foreach (var o in outputs)
-        {
-            var output = ApplicationModel.ReadOutput(o!);
-            if (output.FirehoseArn is not null || output.LambdaArn is not null)
-                throw new KinesisException(UnsupportedOperation, "Only KinesisStreamsOutput and the PostgreSQL table output are supported yet.");
-        }
+            ApplicationModel.ReadOutput(o!);
         if (!string.IsNullOrWhiteSpace(code))
             Compile(code, inputs, references);
     }
@@ -419,17 +411,27 @@ public sealed partial class ApplicationCatalog(IDbContextFactory<MetadataDbConte
         }
     }
 
-    private static async Task CheckStreamsAsync(MetadataDbContext db, JsonArray inputs, CancellationToken ct)
+    /// <summary>
+    /// Inputs must name a stream or delivery stream that exists; a delivery stream output must exist and take records
+    /// (Direct PUT); a Lambda output's host must pass <c>Analytics:AllowedHosts</c>.
+    /// </summary>
+    private async Task CheckResourcesAsync(MetadataDbContext db, JsonArray inputs, JsonArray outputs, CancellationToken ct)
     {
-        foreach (var i in inputs)
+        try
         {
-            var arn = ApplicationModel.ReadInput(i!).StreamArn;
-            if (arn is null)
-                continue;
-            if (!Arns.TryParseStream(arn, out var stream))
-                throw ApplicationModel.Invalid($"{arn} is not a Kinesis stream ARN.");
-            if (!await db.Streams.AnyAsync(s => s.Name == stream && s.Status != StreamStatuses.Deleting, ct).ConfigureAwait(false))
-                throw ApplicationModel.Invalid($"Kinesis stream {arn} does not exist.");
+            foreach (var i in inputs)
+                await RecordStreams.ResolveAsync(db, ApplicationModel.ReadInput(i!).ResourceArn, forWrite: false, ct).ConfigureAwait(false);
+            foreach (var output in outputs.Select(o => ApplicationModel.ReadOutput(o!)))
+            {
+                if (output.FirehoseArn is { } firehose)
+                    await RecordStreams.ResolveAsync(db, firehose, forWrite: true, ct).ConfigureAwait(false);
+                if (output.LambdaArn is { } lambda && await lambdas.Policy.RefusalAsync(new Uri(lambda), ct).ConfigureAwait(false) is { } refusal)
+                    throw ApplicationModel.Invalid($"LambdaOutput {lambda} may not be called: {refusal}.");
+            }
+        }
+        catch (RecordStreamException e)
+        {
+            throw ApplicationModel.Invalid(e.Message);
         }
     }
 }

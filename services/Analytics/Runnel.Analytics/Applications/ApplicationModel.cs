@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Runnel.Analytics.Sql;
 using Runnel.Core.Errors;
+using Runnel.Core.Streams;
+using Runnel.ServiceDefaults.Outbound;
 
 namespace Runnel.Analytics.Applications;
 
@@ -12,6 +14,9 @@ public sealed record InputSchemaModel(string Format, string RowDelimiter, string
 
 public sealed record InputModel(string Id, string NamePrefix, string? StreamArn, string? FirehoseArn, int Parallelism, InputSchemaModel Schema)
 {
+    /// <summary>The stream or delivery stream the input reads.</summary>
+    public string ResourceArn => StreamArn ?? FirehoseArn!;
+
     /// <summary>The in-application streams the input feeds: NamePrefix_001 up to its parallelism.</summary>
     public IReadOnlyList<string> InAppStreamNames =>
         [.. Enumerable.Range(1, Parallelism).Select(i => NamePrefix + "_" + i.ToString("D3", CultureInfo.InvariantCulture))];
@@ -137,11 +142,17 @@ public static class ApplicationModel
             if (!IsPlainName(pg.Table) || pg.KeyColumns.Any(k => !IsPlainName(k)))
                 throw Invalid($"{PostgresOutputMember} TableName and KeyColumns must be plain identifiers (letters, digits, _).");
         }
-        return new OutputModel(id, name,
-            streams is null ? null : Str(streams, "ResourceARN") ?? throw Invalid("KinesisStreamsOutput ResourceARN is required."),
-            firehose is null ? null : Str(firehose, "ResourceARN") ?? throw Invalid("KinesisFirehoseOutput ResourceARN is required."),
-            lambda is null ? null : Str(lambda, "ResourceARN") ?? throw Invalid("LambdaOutput ResourceARN is required."),
-            format, pg);
+        var streamArn = streams is null ? null : Str(streams, "ResourceARN") ?? throw Invalid("KinesisStreamsOutput ResourceARN is required.");
+        if (streamArn is not null && !Arns.TryParseStream(streamArn, out _))
+            throw Invalid($"KinesisStreamsOutput ResourceARN {streamArn} is not a Kinesis stream ARN.");
+        var firehoseArn = firehose is null ? null : Str(firehose, "ResourceARN") ?? throw Invalid("KinesisFirehoseOutput ResourceARN is required.");
+        if (firehoseArn is not null && !Arns.TryParseDeliveryStream(firehoseArn, out _))
+            throw Invalid($"KinesisFirehoseOutput ResourceARN {firehoseArn} is not a Firehose delivery stream ARN.");
+        var lambdaArn = lambda is null ? null : Str(lambda, "ResourceARN") ?? throw Invalid("LambdaOutput ResourceARN is required.");
+        // A function is named by its http(s) URL, as an event source mapping's FunctionName is.
+        if (lambdaArn is not null && DestinationPolicy.HttpUrl(lambdaArn) is null)
+            throw Invalid($"LambdaOutput ResourceARN {lambdaArn} is not the function's absolute http(s) URL.");
+        return new OutputModel(id, name, streamArn, firehoseArn, lambdaArn, format, pg);
     }
 
     private static bool IsPlainName(string s) =>

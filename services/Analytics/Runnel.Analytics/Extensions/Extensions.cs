@@ -44,6 +44,7 @@ public static class Extensions
         builder.Services.AddSingleton<ApplicationCatalog>();
         builder.Services.AddSingleton<SchemaDiscovery>();
         builder.Services.AddAwsOperations<AnalyticsOperations>();
+        builder.Services.AddSingleton<LambdaOutputs>();
         builder.Services.AddSingleton<AnalyticsRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AnalyticsRunner>());
         builder.AddRunnelDependencyChecks();

@@ -22,6 +22,7 @@ public sealed class AnalyticsRunner(
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     IObjectStore objects,
+    LambdaOutputs lambdas,
     IOptions<AnalyticsOptions> options,
     ServiceIdentity identity,
     TimeProvider time,
@@ -192,7 +193,7 @@ public sealed class AnalyticsRunner(
     private void Start(AnalyticsApplicationEntity a, LeaseKeeper keeper, long epoch, TimeSpan handover)
     {
         var stop = new CancellationTokenSource();
-        var run = new ApplicationRun(a, epoch, dbFactory, locator, objects, options.Value, time, loggers.CreateLogger<ApplicationRun>());
+        var run = new ApplicationRun(a, epoch, dbFactory, locator, objects, lambdas, options.Value, time, loggers.CreateLogger<ApplicationRun>());
         var task = Task.Run(async () =>
         {
             using var renewing = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);

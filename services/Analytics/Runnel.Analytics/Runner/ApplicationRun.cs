@@ -5,7 +5,6 @@ using Microsoft.EntityFrameworkCore;
 using Runnel.Analytics.Applications;
 using Runnel.Analytics.Sql;
 using Runnel.Core.Storage;
-using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults.Objects;
@@ -29,6 +28,7 @@ public sealed class ApplicationRun(
     IDbContextFactory<MetadataDbContext> dbFactory,
     IShardStoreLocator locator,
     IObjectStore objects,
+    LambdaOutputs lambdas,
     AnalyticsOptions options,
     TimeProvider time,
     ILogger logger)
@@ -83,8 +83,9 @@ public sealed class ApplicationRun(
             table = new PostgresTableSink(connectionString, app.Name, app.CreatedAt.ToUnixTimeMilliseconds(), epoch);
             await table.EnsureAsync(tableOutputs.Select(o => (o.Table!, program.Streams[o.Name])), ct).ConfigureAwait(false);
         }
-        var streamOutputs = outputs.Where(o => o.StreamArn is not null)
-            .Select(o => (Output: o, Sink: new StreamSink(dbFactory, locator, o.StreamArn!))).ToList();
+        var streamOutputs = outputs.Where(o => (o.StreamArn ?? o.FirehoseArn) is not null)
+            .Select(o => (Output: o, Sink: new StreamSink(dbFactory, locator, (o.StreamArn ?? o.FirehoseArn)!))).ToList();
+        var lambdaOutputs = outputs.Where(o => o.LambdaArn is not null).ToList();
 
         var pending = outputs.Select(o => o.Name).Distinct().ToDictionary(n => n, _ => new List<object?[]>());
         program.Emitted = (stream, row) =>
@@ -151,7 +152,7 @@ public sealed class ApplicationRun(
                 var emitted = pending.Values.Any(l => l.Count > 0);
                 if (emitted || time.GetUtcNow() - lastCommit >= TimeSpan.FromMilliseconds(options.CheckpointIntervalMilliseconds))
                 {
-                    await CommitAsync(program, lanes, pending, table, tableOutputs, streamOutputs, ct).ConfigureAwait(false);
+                    await CommitAsync(program, lanes, pending, table, tableOutputs, streamOutputs, lambdaOutputs, ct).ConfigureAwait(false);
                     lastCommit = time.GetUtcNow();
                 }
                 if (read == 0)
@@ -163,16 +164,13 @@ public sealed class ApplicationRun(
         }
         // A stop (StopApplication, shutdown) commits what was processed, so LAST_STOPPED_POINT resumes right there.
         using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        await CommitAsync(program, lanes, pending, table, tableOutputs, streamOutputs, bounded.Token).ConfigureAwait(false);
+        await CommitAsync(program, lanes, pending, table, tableOutputs, streamOutputs, lambdaOutputs, bounded.Token).ConfigureAwait(false);
     }
 
     private async Task<List<Lane>> LanesAsync(InputModel input, CancellationToken ct)
     {
-        if (!Arns.TryParseStream(input.StreamArn, out var name))
-            throw new InvalidOperationException($"{input.StreamArn} is not a stream ARN.");
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var stream = await db.Streams.AsNoTracking().FirstOrDefaultAsync(s => s.Name == name && s.Status != StreamStatuses.Deleting, ct).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Input stream {input.StreamArn} does not exist.");
+        var stream = await RecordStreams.ResolveAsync(db, input.ResourceArn, forWrite: false, ct).ConfigureAwait(false);
         var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id).OrderBy(s => s.ShardIndex)
             .Select(s => s.ShardIndex).ToListAsync(ct).ConfigureAwait(false);
         var names = input.InAppStreamNames;
@@ -248,7 +246,7 @@ public sealed class ApplicationRun(
 
     private async Task CommitAsync(
         SqlProgram program, List<Lane> lanes, Dictionary<string, List<object?[]>> pending, PostgresTableSink? table,
-        List<OutputModel> tableOutputs, List<(OutputModel Output, StreamSink Sink)> streamOutputs, CancellationToken ct)
+        List<OutputModel> tableOutputs, List<(OutputModel Output, StreamSink Sink)> streamOutputs, List<OutputModel> lambdaOutputs, CancellationToken ct)
     {
         foreach (var (output, sink) in streamOutputs)
         {
@@ -259,6 +257,12 @@ public sealed class ApplicationRun(
             var records = rows.Select(r => new AppendRecord(PartitionKeyOf(schema, r), RecordDecoder.Encode(schema, r, output.Format))).ToList();
             foreach (var chunk in records.Chunk(500))
                 await sink.AppendAsync(chunk, ct).ConfigureAwait(false);
+        }
+        foreach (var output in lambdaOutputs)
+        {
+            var rows = pending[output.Name];
+            if (rows.Count > 0)
+                await lambdas.DeliverAsync(app.Arn, output.LambdaArn!, [.. rows.Select(r => RecordDecoder.Encode(program.Streams[output.Name], r, output.Format))], ct).ConfigureAwait(false);
         }
         var checkpoint = CheckpointText(program, lanes);
         if (table is not null)

@@ -17,10 +17,18 @@ public sealed class RecordDecoder
     private readonly InputSchemaModel _schema;
     private readonly string[][] _paths;
 
+    /// <summary>
+    /// When every column maps a member of the top-level object (<c>$.name</c>, the usual case), the UTF-8 names of those
+    /// members, and a record is read in one pass of the tokenizer with nothing built but the row; otherwise null.
+    /// </summary>
+    private readonly byte[][]? _topLevelNames;
+
     public RecordDecoder(InputSchemaModel schema)
     {
         _schema = schema;
         _paths = [.. schema.Columns.Select(c => (c.Mapping ?? "$." + c.Name).TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))];
+        if (_paths.All(p => p.Length == 1))
+            _topLevelNames = [.. _paths.Select(p => Encoding.UTF8.GetBytes(p[0]))];
     }
 
     public long Failed { get; private set; }
@@ -62,6 +70,11 @@ public sealed class RecordDecoder
 
     private void DecodeJson(ReadOnlyMemory<byte> data, DateTime arrival, List<object?[]> rows)
     {
+        if (_topLevelNames is not null)
+        {
+            rows.Add(DecodeTopLevel(data.Span, arrival));
+            return;
+        }
         using var doc = JsonDocument.Parse(data);
         var row = NewRow(arrival);
         for (var i = 0; i < _paths.Length; i++)
@@ -81,11 +94,82 @@ public sealed class RecordDecoder
         rows.Add(row);
     }
 
+    /// <summary>
+    /// The same row <see cref="DecodeJson"/> builds through a document, read in one pass: a mapped member takes its
+    /// value (the last one when a name repeats, as a document lookup finds), every other member is skipped; a root that
+    /// is not an object maps nothing. The whole record is read, so malformed JSON fails as a document parse does.
+    /// </summary>
+    private object?[] DecodeTopLevel(ReadOnlySpan<byte> data, DateTime arrival)
+    {
+        var row = NewRow(arrival);
+        var reader = new Utf8JsonReader(data);
+        if (!reader.Read())
+            throw new JsonException("The record is empty.");
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+        }
+        else
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var column = -1;
+                for (var i = 0; i < _topLevelNames!.Length; i++)
+                {
+                    if (reader.ValueTextEquals(_topLevelNames[i]))
+                    {
+                        column = i;
+                        break;
+                    }
+                }
+                reader.Read();
+                if (column < 0)
+                    reader.Skip();
+                else
+                    row[column + 2] = Convert(ref reader, data, _schema.Columns[column].Kind);
+            }
+        }
+        // Anything after the root value is an error, as in a document parse.
+        if (reader.Read())
+            throw new JsonException("The record holds more than one JSON value.");
+        return row;
+    }
+
+    private static object? Convert(ref Utf8JsonReader reader, ReadOnlySpan<byte> data, SqlKind kind)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.Number when kind == SqlKind.Integer && reader.TryGetInt64(out var l):
+                return l;
+            case JsonTokenType.Number when kind == SqlKind.Double:
+                return reader.GetDouble();
+            case JsonTokenType.Number when kind == SqlKind.Varchar:
+                return Encoding.UTF8.GetString(reader.ValueSpan);
+            case JsonTokenType.Number:
+                return Values.Coerce(reader.GetDouble(), kind);
+            case JsonTokenType.String:
+                return Values.Coerce(reader.GetString(), kind);
+            case JsonTokenType.True or JsonTokenType.False:
+                return Values.Coerce(reader.GetBoolean(), kind);
+            default:
+                if (kind != SqlKind.Varchar)
+                    throw new SqlRuntimeException($"A JSON {(reader.TokenType == JsonTokenType.StartObject ? "Object" : "Array")} does not map to a scalar column.");
+                // The value's text as written, as JsonElement.GetRawText gives it.
+                var start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                return Encoding.UTF8.GetString(data[start..((int)reader.TokenStartIndex + 1)]);
+        }
+    }
+
     private object?[] NewRow(DateTime arrival)
     {
         var row = new object?[_schema.Columns.Count + 2];
-        row[0] = arrival;
-        row[1] = arrival;
+        // One boxed value serves both columns: rows are never changed in place.
+        object boxed = arrival;
+        row[0] = boxed;
+        row[1] = boxed;
         return row;
     }
 

@@ -1,7 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Hashing;
 using Runnel.Core.Storage;
-using Runnel.Core.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ShardStore.Client;
@@ -9,17 +8,16 @@ using Runnel.ShardStore.Client;
 namespace Runnel.Analytics.Runner;
 
 /// <summary>
-/// KinesisStreamsOutput: appends records to a Runnel data stream, routed as PutRecords routes them (partition key ->
+/// KinesisStreamsOutput and KinesisFirehoseOutput: appends records to a Runnel data stream (a delivery stream's backing
+/// stream for the latter, see <see cref="RecordStreams"/>), routed as PutRecords routes them (partition key ->
 /// MD5 hash key -> the open shard whose range holds it) and written to each shard's owner at its placement epoch.
 /// Records are written before the checkpoint that covers them, so after a crash some may be written again: at least
 /// once.
 /// </summary>
-public sealed class StreamSink(IDbContextFactory<MetadataDbContext> dbFactory, IShardStoreLocator locator, string streamArn)
+public sealed class StreamSink(IDbContextFactory<MetadataDbContext> dbFactory, IShardStoreLocator locator, string arn)
 {
     public async Task AppendAsync(IReadOnlyList<AppendRecord> records, CancellationToken ct)
     {
-        if (!Arns.TryParseStream(streamArn, out var name))
-            throw new InvalidOperationException($"{streamArn} is not a stream ARN.");
         var remaining = records;
         for (var attempt = 1; remaining.Count > 0; attempt++)
         {
@@ -27,9 +25,9 @@ public sealed class StreamSink(IDbContextFactory<MetadataDbContext> dbFactory, I
             long streamId;
             await using (var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false))
             {
-                var stream = await db.Streams.AsNoTracking().FirstOrDefaultAsync(s => s.Name == name, ct).ConfigureAwait(false);
-                if (stream is null || stream.Status is StreamStatuses.Deleting or StreamStatuses.Creating)
-                    throw new InvalidOperationException($"The output stream {streamArn} is not an active stream.");
+                var stream = await RecordStreams.ResolveAsync(db, arn, forWrite: true, ct).ConfigureAwait(false);
+                if (stream.Status == StreamStatuses.Creating)
+                    throw new InvalidOperationException($"The output {arn} is not active yet.");
                 streamId = stream.Id;
                 var shards = await db.Shards.AsNoTracking().Where(s => s.StreamId == stream.Id && s.EndingSequenceNumber == null).ToListAsync(ct).ConfigureAwait(false);
                 var placements = await ShardOwners.PlacementsAsync(db, stream.Id, null, ct).ConfigureAwait(false);
@@ -61,7 +59,7 @@ public sealed class StreamSink(IDbContextFactory<MetadataDbContext> dbFactory, I
             if (remaining.Count > 0)
             {
                 if (attempt >= 50)
-                    throw new InvalidOperationException($"No open shard of {streamArn} took {remaining.Count} records.");
+                    throw new InvalidOperationException($"No open shard of {arn} took {remaining.Count} records.");
                 // A resharding seals the parent before the table shows the children: look again shortly.
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 * attempt)), ct).ConfigureAwait(false);
             }

@@ -151,6 +151,12 @@ internal sealed class WindowPump(
 {
     public SortedDictionary<long, Dictionary<string, WindowGroup>> Windows { get; } = [];
 
+    /// <summary>
+    /// No window fires or is dropped before the watermark reaches this, so a watermark that moves without reaching it
+    /// (most rows) skips the scan of the windows. Starts below any real value, so the first move after a restore scans.
+    /// </summary>
+    private long _due = long.MinValue;
+
     /// <summary>TUMBLE or HOP (whose bounds TUMBLE_START, HOP_END etc. read) rather than STEP or FLOOR.</summary>
     public bool GroupWindow { get; init; }
 
@@ -166,7 +172,7 @@ internal sealed class WindowPump(
             last = t.Ticks - (t.Ticks % slide.Ticks);
         // A STEP or FLOOR window is the one start its expression gives, even if the time differs from it.
         var first = window is not null ? last : t.Ticks - size.Ticks + 1;
-        var key = KeyOf(Keys, row);
+        var key = KeySpan(Keys, row);
         var accepted = false;
         for (var s = last; s >= first && s >= 0; s -= slide.Ticks)
         {
@@ -176,9 +182,14 @@ internal sealed class WindowPump(
                 break;
             accepted = true;
             if (!Windows.TryGetValue(s, out var groups))
+            {
                 Windows[s] = groups = [];
-            if (!groups.TryGetValue(key, out var group))
-                groups[key] = group = new WindowGroup(row, AggregateState.For(Aggregates));
+                _due = Math.Min(_due, end <= Watermark.Ticks ? end + LatenessTicks : end);
+            }
+            // Looked up by the key's characters: a row of a group that exists allocates no key.
+            var byKey = groups.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (!byKey.TryGetValue(key, out var group))
+                byKey[key] = group = new WindowGroup(row, AggregateState.For(Aggregates));
             Aggregate(group, row);
             if (end <= Watermark.Ticks)
                 EmitGroup(group, Aggregates, Having, At(end), emit, At(s));
@@ -189,12 +200,21 @@ internal sealed class WindowPump(
 
     protected override void Fire(DateTime previous, RowSink emit)
     {
+        if (Watermark.Ticks < _due)
+            return;
         List<long>? dropped = null;
+        // Windows are in start order and of one size, so the first kept window is dropped first, and the first
+        // window past the watermark fires first.
+        var nextDrop = long.MaxValue;
+        var nextFire = long.MaxValue;
         foreach (var (start, groups) in Windows)
         {
             var end = start + size.Ticks;
             if (end > Watermark.Ticks)
+            {
+                nextFire = end;
                 break;
+            }
             if (end > previous.Ticks)
             {
                 IEnumerable<WindowGroup> chosen = groups.Values;
@@ -208,9 +228,12 @@ internal sealed class WindowPump(
             }
             if (end + LatenessTicks <= Watermark.Ticks)
                 (dropped ??= []).Add(start);
+            else if (nextDrop == long.MaxValue)
+                nextDrop = end + LatenessTicks;
         }
         foreach (var start in dropped ?? [])
             Windows.Remove(start);
+        _due = Math.Min(nextDrop, nextFire);
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace Runnel.Analytics.Sql;
 
@@ -62,25 +61,75 @@ internal abstract class Pump(string name, StreamSchema source, StreamSchema targ
         }
     }
 
+    private char[] _key = new char[64];
+    private int _keyLength;
+
     /// <summary>The group's identity: every GROUP BY or PARTITION BY value with its kind, so 1 and '1' are different groups.</summary>
-    protected static string KeyOf(IReadOnlyList<Expr> keys, object?[] row)
+    protected string KeyOf(IReadOnlyList<Expr> keys, object?[] row) => KeySpan(keys, row).ToString();
+
+    /// <summary>
+    /// <see cref="KeyOf"/> written into a buffer the pump reuses (valid until its next call), for lookups that allocate
+    /// only when a group is new.
+    /// </summary>
+    protected ReadOnlySpan<char> KeySpan(IReadOnlyList<Expr> keys, object?[] row)
     {
-        var sb = new StringBuilder();
-        foreach (var g in keys)
+        _keyLength = 0;
+        for (var i = 0; i < keys.Count; i++)
         {
-            var v = Evaluator.Eval(g, row);
-            sb.Append(v switch
+            var v = Evaluator.Eval(keys[i], row);
+            switch (v)
             {
-                null => "n",
-                long l => "l" + l.ToString(CultureInfo.InvariantCulture),
-                double d => "d" + d.ToString("R", CultureInfo.InvariantCulture),
-                DateTime t => "t" + t.Ticks.ToString(CultureInfo.InvariantCulture),
-                bool b => b ? "T" : "F",
-                _ => "s" + v,
-            });
-            sb.Append('\u001f');
+                case null:
+                    Append("n");
+                    break;
+                case long l:
+                    Append("l");
+                    AppendFormatted(l, default);
+                    break;
+                case double d:
+                    Append("d");
+                    AppendFormatted(d, "R");
+                    break;
+                case DateTime t:
+                    Append("t");
+                    AppendFormatted(t.Ticks, default);
+                    break;
+                case bool b:
+                    Append(b ? "T" : "F");
+                    break;
+                case string s:
+                    Append("s");
+                    Append(s);
+                    break;
+                default:
+                    Append("s");
+                    Append(v.ToString());
+                    break;
+            }
+            Append("\u001f");
         }
-        return sb.ToString();
+        return _key.AsSpan(0, _keyLength);
+    }
+
+    private void Append(ReadOnlySpan<char> text)
+    {
+        Reserve(text.Length);
+        text.CopyTo(_key.AsSpan(_keyLength));
+        _keyLength += text.Length;
+    }
+
+    private void AppendFormatted<T>(T value, ReadOnlySpan<char> format) where T : ISpanFormattable
+    {
+        int written;
+        while (!value.TryFormat(_key.AsSpan(_keyLength), out written, format, CultureInfo.InvariantCulture))
+            Reserve(_key.Length);
+        _keyLength += written;
+    }
+
+    private void Reserve(int more)
+    {
+        if (_keyLength + more > _key.Length)
+            Array.Resize(ref _key, Math.Max(_key.Length * 2, _keyLength + more));
     }
 }
 

@@ -16,8 +16,14 @@ public sealed partial class SqlProgram
 
     private readonly Dictionary<string, ReferenceTable> _tables;
 
+    /// <summary><see cref="Emit"/> as one delegate, so feeding a row allocates none.</summary>
+    private readonly RowSink _emit;
+
+    private static readonly List<Pump> NoReaders = [];
+
     private SqlProgram(Dictionary<string, StreamSchema> streams, List<Pump> pumps, Dictionary<string, ReferenceTable> tables)
     {
+        _emit = Emit;
         _streams = streams;
         _pumps = pumps;
         _tables = tables;
@@ -317,7 +323,7 @@ public sealed partial class SqlProgram
     public void Insert(string sourceStream, int lane, object?[] row)
     {
         foreach (var pump in Readers(sourceStream))
-            pump.Process(lane, row, Emit);
+            pump.Process(lane, row, _emit);
         Drain();
     }
 
@@ -345,11 +351,11 @@ public sealed partial class SqlProgram
         {
             Emitted?.Invoke(next.Stream, next.Row);
             foreach (var pump in Readers(next.Stream))
-                pump.Process(0, next.Row, Emit);
+                pump.Process(0, next.Row, _emit);
         }
     }
 
-    private IReadOnlyList<Pump> Readers(string stream) => _readers.TryGetValue(stream, out var list) ? list : [];
+    private List<Pump> Readers(string stream) => _readers.TryGetValue(stream, out var list) ? list : NoReaders;
 
     /// <summary>The state of every window, as text that <see cref="RestoreState"/> takes back.</summary>
     public string SaveState() => ProgramState.Save(Inner);

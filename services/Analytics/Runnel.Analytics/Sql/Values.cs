@@ -63,7 +63,8 @@ internal static class Values
             case SqlKind.Integer:
                 return v switch
                 {
-                    long l => l,
+                    // A value of the column's type is returned as it is (not boxed again).
+                    long => v,
                     double d => (long)Math.Truncate(d),
                     bool b => b ? 1L : 0L,
                     string s when long.TryParse(s.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => l,
@@ -71,11 +72,11 @@ internal static class Values
                     _ => throw new SqlRuntimeException($"{Describe(v)} is not an integer."),
                 };
             case SqlKind.Double:
-                return ToDouble(v);
+                return v is double ? v : ToDouble(v);
             case SqlKind.Boolean:
                 return v switch
                 {
-                    bool b => b,
+                    bool => v,
                     string s when bool.TryParse(s.Trim(), out var b) => b,
                     long l => l != 0,
                     _ => throw new SqlRuntimeException($"{Describe(v)} is not a boolean."),
@@ -83,7 +84,7 @@ internal static class Values
             case SqlKind.Timestamp:
                 return v switch
                 {
-                    DateTime t => t,
+                    DateTime => v,
                     long l => FromUnixMs(l),
                     double d => FromUnixMs((long)d),
                     string s => ParseTimestamp(s) ?? throw new SqlRuntimeException($"'{s}' is not a timestamp."),

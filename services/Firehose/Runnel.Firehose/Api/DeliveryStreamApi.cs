@@ -68,7 +68,7 @@ public sealed partial class DeliveryStreamApi(
         };
     }
 
-    public string ArnOf(string name) => $"arn:aws:firehose:{Options.Region}:{Options.AccountId}:deliverystream/{name}";
+    public string ArnOf(string name) => Arns.DeliveryStream(Options.Region, Options.AccountId, name);
 
     [GeneratedRegex("^[a-zA-Z0-9_.-]{1,64}$", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Runnel.Core.Storage;
+using Runnel.Core.Streams;
 using Runnel.Firehose.Delivery.Partitioning;
 using Runnel.Firehose.Destinations;
 
@@ -29,7 +30,7 @@ public sealed partial class ShardDelivery
         List<TransformOutcome> outcomes;
         if (processing.Enabled && processing.Lambda is { } lambda)
         {
-            var arn = $"arn:aws:firehose:{options.Region}:{options.AccountId}:deliverystream/{_d.Name}";
+            var arn = Arns.DeliveryStream(options.Region, options.AccountId, _d.Name);
             outcomes = await transformer.TransformAsync(_d.Name, arn, _shardIndex, lambda, records, context.Lease.RenewAsync, logger, ct).ConfigureAwait(false);
         }
         else

@@ -3,9 +3,8 @@ using System.IO.Compression;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Runnel.TestKit;
 
-namespace Runnel.Firehose.Tests;
+namespace Runnel.TestKit;
 
 /// <summary>One request an endpoint saw: its headers and its JSON body, decoded when GZIP.</summary>
 public sealed record SeenRequest(Dictionary<string, string> Headers, JsonElement Body);
