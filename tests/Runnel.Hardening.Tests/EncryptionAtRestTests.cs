@@ -56,7 +56,8 @@ public sealed class EncryptionAtRestTests
         {
             await f.InitializeAsync();
             await f.CreateStreamAsync(stream);
-            await CliOkAsync(f, "kinesis", "put-record", "--stream-name", stream, "--partition-key", "p", "--data", before);
+            var clear = await CliOkAsync(f, "kinesis", "put-record", "--stream-name", stream, "--partition-key", "p", "--data", before);
+            Assert.Equal("NONE", clear!["EncryptionType"]!.GetValue<string>());
 
             await CliOkAsync(f, "kinesis", "start-stream-encryption", "--stream-name", stream, "--encryption-type", "KMS", "--key-id", "alias/aws/kinesis");
             var summary = (await CliOkAsync(f, "kinesis", "describe-stream-summary", "--stream-name", stream))!["StreamDescriptionSummary"]!;
@@ -69,8 +70,15 @@ public sealed class EncryptionAtRestTests
             Assert.False(unknown.Succeeded);
             Assert.Contains("(KMSNotFoundException)", unknown.StandardError, StringComparison.Ordinal);
 
-            for (var i = 0; i < 3; i++)
-                await CliOkAsync(f, "kinesis", "put-record", "--stream-name", stream, "--partition-key", $"k{i}", "--data", $"{secret}-{i}");
+            // PutRecord and PutRecords answer the stream's encryption, as AWS does.
+            for (var i = 0; i < 2; i++)
+            {
+                var put = await CliOkAsync(f, "kinesis", "put-record", "--stream-name", stream, "--partition-key", $"k{i}", "--data", $"{secret}-{i}");
+                Assert.Equal("KMS", put!["EncryptionType"]!.GetValue<string>());
+            }
+            var puts = await CliOkAsync(f, "kinesis", "put-records", "--stream-name", stream, "--records",
+                $$"""[{"PartitionKey":"k2","Data":"{{secret}}-2"}]""");
+            Assert.Equal(("KMS", 0), (puts!["EncryptionType"]!.GetValue<string>(), puts["FailedRecordCount"]!.GetValue<int>()));
 
             var iterator = (await CliOkAsync(f, "kinesis", "get-shard-iterator", "--stream-name", stream, "--shard-id", "shardId-000000000000",
                 "--shard-iterator-type", "TRIM_HORIZON"))!["ShardIterator"]!.GetValue<string>();
@@ -83,7 +91,8 @@ public sealed class EncryptionAtRestTests
 
             await CliOkAsync(f, "kinesis", "stop-stream-encryption", "--stream-name", stream, "--encryption-type", "KMS", "--key-id", "alias/aws/kinesis");
             Assert.Equal("NONE", (await CliOkAsync(f, "kinesis", "describe-stream-summary", "--stream-name", stream))!["StreamDescriptionSummary"]!["EncryptionType"]!.GetValue<string>());
-            await CliOkAsync(f, "kinesis", "put-record", "--stream-name", stream, "--partition-key", "p", "--data", after);
+            var cleared = await CliOkAsync(f, "kinesis", "put-record", "--stream-name", stream, "--partition-key", "p", "--data", after);
+            Assert.Equal("NONE", cleared!["EncryptionType"]!.GetValue<string>());
             Assert.True(AnyFileContains(data.Path, after), "records put after StopStreamEncryption are written in the clear");
             Assert.False(AnyFileContains(data.Path, secret));
         }

@@ -152,7 +152,7 @@ internal sealed class KinesisDataPlane(
                 w.StartObject();
                 w.String("ShardId", ShardIds.Format(shard.Index));
                 w.String("SequenceNumber", new SequenceNumber(shard.Index, result.FirstOrdinal).ToString());
-                w.String("EncryptionType", "NONE");
+                w.String("EncryptionType", route.EncryptionType);
                 w.EndObject();
                 await call.RespondAsync(w);
                 return;
@@ -208,6 +208,7 @@ internal sealed class KinesisDataPlane(
         public readonly ulong[] Ordinal = new ulong[count];
         public readonly string?[] ErrorCode = new string?[count];
         public readonly string?[] ErrorMessage = new string?[count];
+        public string EncryptionType = "NONE";
     }
 
     private async Task PutRecordsAsync(ApiCall call)
@@ -221,7 +222,7 @@ internal sealed class KinesisDataPlane(
     internal async Task<Batch> PutBatchAsync(string name, List<RecordInput> records, CancellationToken ct)
     {
         var route = await streams.WritableRouteAsync(name);
-        var batch = new Batch(records.Count);
+        var batch = new Batch(records.Count) { EncryptionType = route.EncryptionType };
         var sizes = new int[records.Count];
         long total = 0;
         for (var i = 0; i < records.Count; i++)
@@ -311,7 +312,7 @@ internal sealed class KinesisDataPlane(
         }
         w.EndArray();
         w.Number("FailedRecordCount", failed);
-        w.String("EncryptionType", "NONE");
+        w.String("EncryptionType", batch.EncryptionType);
         w.EndObject();
         await call.RespondAsync(w);
     }

@@ -9,6 +9,7 @@ using Runnel.Core.Streams;
 using Runnel.Gateway;
 using Runnel.Ingest.Auth;
 using Runnel.Ingest.Options;
+using Runnel.Ingest.Streams;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 
@@ -25,6 +26,7 @@ internal sealed class StreamEncryptionOperations(
     IOptions<RunnelOptions> runnel,
     IOptions<SecurityOptions> security,
     IEnumerable<IStreamKeyChanges> keyChanges,
+    RouteCache routes,
     TimeProvider time) : IAwsOperations
 {
     public const string Kms = "KMS";
@@ -119,6 +121,8 @@ internal sealed class StreamEncryptionOperations(
         }
         foreach (var listener in keyChanges)
             listener.Changed(stream.Id);
+        // PutRecord(s) answer the stream's EncryptionType from its routing table.
+        routes.Invalidate(stream.Name);
         await AwsAnswers.WriteEmptyAsync(request);
     }
 

@@ -99,6 +99,6 @@ public sealed class RouteCache(IDbContextFactory<MetadataDbContext> dbFactory, I
             return new ShardRoute(s.ShardIndex, new HashKeyRange(s.HashKeyStart, s.HashKeyEnd), s.ParentShardIndex,
                 s.AdjacentParentShardIndex, placement?.NodeId ?? "", placement?.Epoch ?? 0, s.EndingSequenceNumber is null);
         });
-        return new StreamRoute(stream.Id, stream.Name, stream.Status, stream.MaxRecordSizeKiB * 1024, routes, Environment.TickCount64);
+        return new StreamRoute(stream.Id, stream.Name, stream.Status, stream.MaxRecordSizeKiB * 1024, routes, Environment.TickCount64, stream.EncryptionType);
     }
 }

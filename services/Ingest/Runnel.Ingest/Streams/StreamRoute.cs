@@ -22,8 +22,9 @@ public sealed class StreamRoute
     private readonly ShardRoute[] _open;
     private readonly Dictionary<int, ShardRoute> _byIndex;
 
-    public StreamRoute(long streamId, string name, string status, int maxRecordSizeBytes, IEnumerable<ShardRoute> shards, long loadedAtTicks)
+    public StreamRoute(long streamId, string name, string status, int maxRecordSizeBytes, IEnumerable<ShardRoute> shards, long loadedAtTicks, string encryptionType = "NONE")
     {
+        EncryptionType = encryptionType;
         StreamId = streamId;
         Name = name;
         Status = status;
@@ -37,6 +38,9 @@ public sealed class StreamRoute
     public string Name { get; }
     public string Status { get; }
     public int MaxRecordSizeBytes { get; }
+
+    /// <summary>KMS when the stream is encrypted at rest, else NONE; PutRecord(s) and GetRecords answer it.</summary>
+    public string EncryptionType { get; }
     /// <summary>Environment.TickCount64 when the snapshot was read from the catalog.</summary>
     public long LoadedAtTicks { get; }
 
