@@ -527,15 +527,7 @@ public sealed partial class DeliveryStreamApi(
         tags = [.. tags.Take((int)limit)];
         return w =>
         {
-            w.StartArray("Tags");
-            foreach (var t in tags)
-            {
-                w.StartObject();
-                w.String("Key", t.Key);
-                w.String("Value", t.Value);
-                w.EndObject();
-            }
-            w.EndArray();
+            w.TagList("Tags", tags.Select(t => KeyValuePair.Create(t.Key, (string?)t.Value)));
             w.Boolean("HasMoreTags", more);
         };
     }
