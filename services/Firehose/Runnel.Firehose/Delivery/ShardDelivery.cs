@@ -2,6 +2,7 @@ using System.IO.Compression;
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Firehose.Destinations;
+using Runnel.Leases;
 using Runnel.ServiceDefaults.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
@@ -15,7 +16,7 @@ namespace Runnel.Firehose.Delivery;
 /// What one shard's delivery needs: the delivery stream as read at the take, where it delivers (an S3 destination, or an
 /// HTTP endpoint with its S3 backup as <paramref name="Destination"/>), and the held lease.
 /// </summary>
-public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, HttpEndpointDestination? Http, ShardLease Lease, string? Checkpoint);
+public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, HttpEndpointDestination? Http, LeaseKeeper Lease, string? Checkpoint);
 
 /// <summary>
 /// Delivers one source shard of one delivery stream to S3 while its lease is held. Records are buffered in shard order

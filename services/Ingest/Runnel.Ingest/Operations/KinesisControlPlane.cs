@@ -171,18 +171,7 @@ internal sealed class KinesisControlPlane(
         routes.Invalidate(name);
 
         // From here the deletion runs to the end even if the client leaves.
-        var placements = await db.ShardPlacements.Where(p => p.StreamId == stream.Id).ToListAsync(CancellationToken.None);
-        await Task.WhenAll(placements.Select(async p =>
-        {
-            try
-            {
-                await stores.ForNode(p.NodeId).DeleteShardAsync(new ShardRef(stream.Id, p.ShardIndex), CancellationToken.None);
-            }
-            catch (ShardNotFoundException)
-            {
-            }
-        }));
-        db.ShardPlacements.RemoveRange(placements);
+        await stores.DropStreamShardsAsync(db, stream.Id, CancellationToken.None);
         db.Streams.Remove(stream);
         await db.SaveChangesAsync(CancellationToken.None);
         routes.Invalidate(name);
