@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Firehose.Destinations;
@@ -187,8 +186,8 @@ public sealed partial class ShardDelivery(
             return;
         }
         var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs), errorOutputType);
-        var content = Encode(records, _destination.CompressionFormat);
-        await PutAsync(key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
+        var content = ObjectEncoding.Encode(records, _destination.CompressionFormat, key);
+        await PutAsync(key, content, ObjectEncoding.ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
         // Backups of an HTTP endpoint's batches are not deliveries to S3.
         if (errorOutputType is not null || context.Http is not null)
             return;
@@ -227,26 +226,13 @@ public sealed partial class ShardDelivery(
     {
         if (await new DestinationPolicy(options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
             throw new InvalidOperationException($"Connecting to {postgres.JdbcUrl} is not allowed: {refusal}.");
-        var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
+        var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, ObjectEncoding.Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
         if (rows is { } loaded)
             logger.LogDebug("Firehose {Name} loaded {Rows} rows of {Key} into {Table}", _d.Name, loaded, key, postgres.Table);
         else
             logger.LogInformation("Firehose {Name}: {Key} was loaded into {Table} before; not loaded again", _d.Name, key, postgres.Table);
     }
 
-    /// <summary>Records concatenated as they arrived (Firehose adds no delimiter), then compressed.</summary>
-    public static byte[] Encode(IReadOnlyList<StoredRecord> records, string compression)
-    {
-        using var output = new MemoryStream();
-        using (var sink = compression == Compressions.Gzip ? new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true) : (Stream)output)
-        {
-            foreach (var r in records)
-                sink.Write(r.Data.Span);
-        }
-        return output.ToArray();
-    }
-
-    private static string ContentType(string compression) => compression == Compressions.Gzip ? "application/gzip" : "application/octet-stream";
 
     private async Task<List<StoredRecord>> ReadRangeAsync(ulong first, ulong last, CancellationToken ct)
     {
