@@ -5,7 +5,6 @@ using Runnel.Leases;
 using Runnel.ServiceDefaults.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
-using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose.Delivery;
@@ -224,7 +223,7 @@ public sealed partial class ShardDelivery(
     /// </summary>
     private async Task LoadAsync(PostgresDestination postgres, string key, IReadOnlyList<StoredRecord> records, CancellationToken ct)
     {
-        if (await new DestinationPolicy(options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+        if (await sender.Policy.RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
             throw new InvalidOperationException($"Connecting to {postgres.JdbcUrl} is not allowed: {refusal}.");
         var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, ObjectEncoding.Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
         if (rows is { } loaded)

@@ -10,6 +10,7 @@ using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ServiceDefaults.Health;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose;
@@ -55,6 +56,10 @@ public static class Extensions
     /// </summary>
     public static IServiceCollection AddDeliveryStreams(this IServiceCollection services)
     {
+        // Every outbound connection made for a user (HTTP endpoints, transform functions, PostgreSQL) passes one policy,
+        // keyed because other modules in the same host have their own allowed hosts.
+        services.TryAddKeyedSingleton(FirehoseOptions.Section,
+            (sp, _) => new DestinationPolicy(sp.GetRequiredService<IOptions<FirehoseOptions>>().Value.AllowedHosts));
         services.TryAddSingleton<BackingStreams>();
         services.TryAddSingleton<DeliveryLeases>();
         services.TryAddSingleton<DeliverySignal>();
