@@ -1,18 +1,14 @@
-using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
-using Runnel.Core.Streams;
 using Runnel.Metadata;
-using Runnel.Metadata.Entities;
 using Runnel.ServiceDefaults;
 using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Engine;
-using Runnel.TestKit;
+using Runnel.TestKit.Standalone;
 
 namespace Runnel.FanOut.Mappings.Tests;
 
@@ -32,88 +28,35 @@ public sealed class ShiftedClock : TimeProvider
 /// </summary>
 public sealed class MappingCluster : IAsyncDisposable
 {
-    public const string Node = "node-a";
-    private static readonly ShardSettings Day = new(TimeSpan.FromHours(24));
-
-    private readonly TempDirectory _dir = new("esm-cluster");
     private readonly List<MappingWorker> _workers = [];
-    private ServiceProvider _services = null!;
-    private PostgresDatabase _database = null!;
+    private LocalShardCluster _shards = null!;
     private MappingOptions _options = null!;
 
-    public ShardLogStore Store { get; private set; } = null!;
-    public IDbContextFactory<MetadataDbContext> Db { get; private set; } = null!;
+    public ShardLogStore Store => _shards.Store;
+    public IDbContextFactory<MetadataDbContext> Db => _shards.Db;
     public MappingRegistry Registry { get; private set; } = null!;
-
-    private sealed class Locator(ShardLogStore store) : IShardStoreLocator
-    {
-        public IShardStore ForNode(string nodeId) => nodeId == Node ? store : throw new InvalidOperationException($"No node {nodeId}.");
-    }
 
     /// <param name="options">Delivery settings of every replica.</param>
     /// <param name="storeClock">The shard store's clock, which stamps the records' arrival times.</param>
     public static async Task<MappingCluster> StartAsync(MappingOptions options, TimeProvider? storeClock = null)
     {
         var cluster = new MappingCluster { _options = options };
-        cluster._database = await PostgresDatabase.CreateAsync("esm_balance", TestContext.Current.CancellationToken);
-        cluster.Store = new ShardLogStore(new ShardLogStoreOptions { DataDirectory = cluster._dir.Combine(Node), TimeProvider = storeClock ?? TimeProvider.System });
-        var services = new ServiceCollection()
-            .AddRunnelMetadata(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["Metadata:Provider"] = "Postgres",
-                ["ConnectionStrings:Metadata"] = cluster._database.ConnectionString,
-            }).Build());
-        services.AddMetrics();
-        services.AddLogging();
-        services.AddSingleton<IShardStoreLocator>(new Locator(cluster.Store));
-        services.AddHttpClient(MappingDeliveryService.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan);
-        cluster._services = services.BuildServiceProvider();
-        await MetadataMigrations.MigrateAsync(cluster._services, TestContext.Current.CancellationToken);
-        cluster.Db = cluster._services.GetRequiredService<IDbContextFactory<MetadataDbContext>>();
-        cluster.Registry = new MappingRegistry(cluster.Db, cluster._services.GetRequiredService<IShardStoreLocator>(), Options.Create(new FanOutOptions()),
+        cluster._shards = await LocalShardCluster.StartAsync("esm-balance",
+            services => services.AddHttpClient(MappingDeliveryService.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan),
+            storeClock, TestContext.Current.CancellationToken);
+        cluster.Registry = new MappingRegistry(cluster.Db, cluster.Services.GetRequiredService<IShardStoreLocator>(), Options.Create(new FanOutOptions()),
             new MappingSignal(), TimeProvider.System, new DestinationPolicy(["127.0.0.1"]));
         return cluster;
     }
 
-    /// <summary>Creates an ACTIVE stream with evenly split shards, all on <see cref="Node"/>, and opens them.</summary>
-    public async Task<long> CreateStreamAsync(string name, int shards)
-    {
-        var ct = TestContext.Current.CancellationToken;
-        await using var db = await Db.CreateDbContextAsync(ct);
-        var stream = new StreamEntity { Name = name, Status = StreamStatuses.Active, CreatedAt = DateTimeOffset.UtcNow, NextShardIndex = shards };
-        db.Streams.Add(stream);
-        await db.SaveChangesAsync(ct);
-        var width = UInt128.MaxValue / (UInt128)shards;
-        for (var i = 0; i < shards; i++)
-        {
-            db.Shards.Add(new ShardEntity
-            {
-                StreamId = stream.Id,
-                ShardIndex = i,
-                HashKeyStart = width * (UInt128)i,
-                HashKeyEnd = i == shards - 1 ? UInt128.MaxValue : width * (UInt128)(i + 1) - 1,
-                StartingSequenceNumber = new SequenceNumber(i, 0).ToString(),
-                CreatedAt = DateTimeOffset.UtcNow,
-            });
-            db.ShardPlacements.Add(new ShardPlacementEntity { StreamId = stream.Id, ShardIndex = i, NodeId = Node, Epoch = 1, AssignedAt = DateTimeOffset.UtcNow });
-            await Store.OpenShardAsync(new ShardRef(stream.Id, i), 1, Day, ct);
-        }
-        await db.SaveChangesAsync(ct);
-        return stream.Id;
-    }
+    private IServiceProvider Services => _shards.Services;
+
+    /// <summary>Creates an ACTIVE stream with evenly split shards, all on one node, and opens them.</summary>
+    public Task<long> CreateStreamAsync(string name, int shards) => _shards.CreateStreamAsync(name, shards, TestContext.Current.CancellationToken);
 
     /// <summary>Appends records to one shard in the order given and returns their sequence numbers.</summary>
-    public async Task<List<string>> PutAsync(long streamId, int shard, IEnumerable<(string Key, string Data)> records)
-    {
-        var sequences = new List<string>();
-        foreach (var chunk in records.Chunk(500))
-        {
-            var result = await Store.AppendAsync(new ShardRef(streamId, shard), 1,
-                [.. chunk.Select(r => new AppendRecord(r.Key, Encoding.UTF8.GetBytes(r.Data)))], TestContext.Current.CancellationToken);
-            sequences.AddRange(Enumerable.Range(0, chunk.Length).Select(i => new SequenceNumber(shard, result.FirstOrdinal + (ulong)i).ToString()));
-        }
-        return sequences;
-    }
+    public Task<List<string>> PutAsync(long streamId, int shard, IEnumerable<(string Key, string Data)> records) =>
+        _shards.PutAsync(streamId, shard, records, TestContext.Current.CancellationToken);
 
     public async Task<string> CreateMappingAsync(object request)
     {
@@ -132,10 +75,10 @@ public sealed class MappingCluster : IAsyncDisposable
 
     internal MappingDeliveryService NewService(string name, IDbContextFactory<MetadataDbContext> db) => new(
         db,
-        _services.GetRequiredService<IShardStoreLocator>(),
-        _services.GetRequiredService<IHttpClientFactory>(),
-        new FailureDestination(db, _services.GetRequiredService<IShardStoreLocator>()),
-        new MappingMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
+        Services.GetRequiredService<IShardStoreLocator>(),
+        Services.GetRequiredService<IHttpClientFactory>(),
+        new FailureDestination(db, Services.GetRequiredService<IShardStoreLocator>()),
+        new MappingMetrics(Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
         new MappingSignal(),
         Options.Create(_options),
         Options.Create(new FanOutOptions()),
@@ -157,10 +100,7 @@ public sealed class MappingCluster : IAsyncDisposable
     {
         foreach (var worker in _workers)
             await worker.DisposeAsync();
-        await Store.DisposeAsync();
-        await _services.DisposeAsync();
-        await _database.DisposeAsync();
-        _dir.Dispose();
+        await _shards.DisposeAsync();
     }
 }
 

@@ -153,6 +153,23 @@ public sealed class FirehoseHost : IAsyncDisposable
         return reply.Body;
     }
 
+    /// <summary>Creates a Direct PUT delivery stream writing to <paramref name="bucket"/> (which it creates first).</summary>
+    public async Task CreateS3DeliveryStreamAsync(string hose, string bucket, int sizeInMBs, int intervalInSeconds, string compression = "UNCOMPRESSED")
+    {
+        await Buckets.CreateAsync(bucket);
+        await FirehoseAsync("CreateDeliveryStream", new
+        {
+            DeliveryStreamName = hose,
+            ExtendedS3DestinationConfiguration = new
+            {
+                RoleARN = "arn:aws:iam::000000000000:role/firehose",
+                BucketARN = $"arn:aws:s3:::{bucket}",
+                CompressionFormat = compression,
+                BufferingHints = new { SizeInMBs = sizeInMBs, IntervalInSeconds = intervalInSeconds },
+            },
+        });
+    }
+
     public async Task<JsonElement> KinesisAsync(string operation, object request)
     {
         var reply = await CallAsync("Kinesis_20131202." + operation, request);

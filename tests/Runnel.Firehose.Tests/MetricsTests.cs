@@ -13,17 +13,7 @@ public sealed class MetricsTests
         await using var host = await FirehoseHost.StartAsync(data.Path, s3: true);
         var hose = FirehoseHost.NewName("metrics");
         var bucket = FirehoseHost.NewBucket();
-        await host.Buckets.CreateAsync(bucket);
-        await host.FirehoseAsync("CreateDeliveryStream", new
-        {
-            DeliveryStreamName = hose,
-            ExtendedS3DestinationConfiguration = new
-            {
-                RoleARN = "arn:aws:iam::000000000000:role/firehose",
-                BucketARN = $"arn:aws:s3:::{bucket}",
-                BufferingHints = new { SizeInMBs = 1, IntervalInSeconds = 0 },
-            },
-        });
+        await host.CreateS3DeliveryStreamAsync(hose, bucket, sizeInMBs: 1, intervalInSeconds: 0);
         await Wait.UntilAsync(async () => (await host.FirehoseAsync("DescribeDeliveryStream", new { DeliveryStreamName = hose }))
                 .GetProperty("DeliveryStreamDescription").GetProperty("DeliveryStreamStatus").GetString() == "ACTIVE",
             TimeSpan.FromSeconds(60), "the delivery stream ACTIVE", TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);

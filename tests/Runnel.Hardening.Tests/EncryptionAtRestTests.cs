@@ -36,13 +36,20 @@ public sealed class EncryptionAtRestTests
             .Any(path => File.ReadAllBytes(path).AsSpan().IndexOf(needle) >= 0);
     }
 
-    private static async Task<string[]> ReadAllAsync(HardeningFixture f, string stream)
+    /// <summary>Every record of the stream's one shard, as GetRecords answers them.</summary>
+    private static async Task<List<System.Text.Json.JsonElement>> RecordsAsync(HardeningFixture f, string stream)
     {
         var iterator = (await f.OkAsync("GetShardIterator", new { StreamName = stream, ShardId = "shardId-000000000000", ShardIteratorType = "TRIM_HORIZON" }))
             .GetProperty("ShardIterator").GetString();
-        var records = (await f.OkAsync("GetRecords", new { ShardIterator = iterator, Limit = 100 })).GetProperty("Records");
-        return [.. records.EnumerateArray().Select(r => Encoding.UTF8.GetString(r.GetProperty("Data").GetBytesFromBase64()))];
+        return [.. (await f.OkAsync("GetRecords", new { ShardIterator = iterator, Limit = 100 })).GetProperty("Records").EnumerateArray()];
     }
+
+    private static async Task<string[]> ReadAllAsync(HardeningFixture f, string stream) =>
+        [.. (await RecordsAsync(f, stream)).Select(r => Encoding.UTF8.GetString(r.GetProperty("Data").GetBytesFromBase64()))];
+
+    /// <summary>Each record's EncryptionType, null where GetRecords leaves it out.</summary>
+    private static async Task<string?[]> EncryptionTypesAsync(HardeningFixture f, string stream) =>
+        [.. (await RecordsAsync(f, stream)).Select(r => r.TryGetProperty("EncryptionType", out var t) ? t.GetString() : null)];
 
     [Fact]
     public async Task Records_put_while_a_stream_is_encrypted_are_in_no_file_and_read_back_across_a_restart_but_not_with_another_master_key()
@@ -85,6 +92,8 @@ public sealed class EncryptionAtRestTests
             var records = (await CliOkAsync(f, "kinesis", "get-records", "--shard-iterator", iterator))!["Records"]!.AsArray();
             Assert.Equal([before, $"{secret}-0", $"{secret}-1", $"{secret}-2"],
                 records.Select(r => Encoding.UTF8.GetString(Convert.FromBase64String(r!["Data"]!.GetValue<string>()))).ToArray());
+            // Each record says how it is stored: the one put before encryption started carries no EncryptionType.
+            Assert.Equal([null, "KMS", "KMS", "KMS"], records.Select(r => r!["EncryptionType"]?.GetValue<string>()).ToArray());
 
             Assert.True(AnyFileContains(data.Path, before), "the record put before encryption is found in the clear (the search sees the files)");
             Assert.False(AnyFileContains(data.Path, secret), "a record put while the stream was encrypted is in a file in the clear");
@@ -102,6 +111,7 @@ public sealed class EncryptionAtRestTests
         {
             await f.InitializeAsync();
             Assert.Equal(expected, await ReadAllAsync(f, stream));
+            Assert.Equal([null, "KMS", "KMS", "KMS", null], await EncryptionTypesAsync(f, stream));
             await f.Services.GetRequiredService<MetadataKeyring>().CheckMasterKeyAsync(Ct);
         }
 

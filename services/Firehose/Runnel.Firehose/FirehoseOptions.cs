@@ -36,6 +36,26 @@ public sealed class FirehoseOptions
     public int LeaseSeconds { get; set; } = 10;
 
     /// <summary>
+    /// Share the (delivery stream, shard) leases fairly between the replicas that deliver: each takes free leases only
+    /// up to <c>ceil(leases / live replicas)</c> and steals from a replica above that (<c>Runnel.Leases.LeaseBalancer</c>).
+    /// Off: every replica takes every free lease it sees.
+    /// </summary>
+    public bool BalanceLeases { get; set; } = true;
+
+    /// <summary>
+    /// A replica below its share steals at most one lease per this interval, so shares move one shard at a time; a
+    /// stolen shard resumes from its checkpoint after a third of the lease duration.
+    /// </summary>
+    [Range(0, 3_600_000)]
+    public int StealIntervalMilliseconds { get; set; } = 10_000;
+
+    /// <summary>
+    /// A replica counts as live while its announcement (renewed every scan) is younger than this: the lease duration,
+    /// and at least three scans so that one slow scan does not make it look gone.
+    /// </summary>
+    public TimeSpan WorkerExpiry => TimeSpan.FromMilliseconds(Math.Max(LeaseSeconds * 1000.0, 3.0 * ScanIntervalMilliseconds));
+
+    /// <summary>
     /// How often a delivery at the end of its shard looks for new records. Delivery waits for buffering hints of at
     /// least a second, so a quarter second adds little to an object's latency and costs one read per shard per poll.
     /// </summary>

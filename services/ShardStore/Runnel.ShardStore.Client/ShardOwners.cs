@@ -41,4 +41,25 @@ public static class ShardOwners
             query = query.Where(p => indexes.Contains(p.ShardIndex));
         return query.ToListAsync(ct);
     }
+
+    /// <summary>
+    /// Deletes every shard of a stream from the node that holds it (a shard already gone counts as deleted) and marks
+    /// their placement rows removed in <paramref name="db"/>; the caller saves, so a crash before that leaves rows to
+    /// delete again. Idempotent.
+    /// </summary>
+    public static async Task DropStreamShardsAsync(this IShardStoreLocator locator, MetadataDbContext db, long streamId, CancellationToken ct)
+    {
+        var placements = await db.ShardPlacements.Where(p => p.StreamId == streamId).ToListAsync(ct).ConfigureAwait(false);
+        await Task.WhenAll(placements.Select(async p =>
+        {
+            try
+            {
+                await locator.ForNode(p.NodeId).DeleteShardAsync(new ShardRef(streamId, p.ShardIndex), ct).ConfigureAwait(false);
+            }
+            catch (ShardNotFoundException)
+            {
+            }
+        })).ConfigureAwait(false);
+        db.ShardPlacements.RemoveRange(placements);
+    }
 }

@@ -492,7 +492,7 @@ internal sealed class ShardLog
             if (opener is null)
                 throw new DataKeyUnavailableException($"Record {ordinal} is encrypted and this store has no key store to open it.");
             var (partitionKey, data) = opener.Open(frame, size, ordinal, arrival);
-            records.Add(new StoredRecord(ordinal, arrival, partitionKey, data));
+            records.Add(new StoredRecord(ordinal, arrival, partitionKey, data, Encrypted: true));
             bytes += sealedPayload;
             return records.Count >= maxRecords || bytes >= maxBytes;
         }

@@ -32,11 +32,13 @@ public sealed class AwsOperationTable
     /// <summary>The handler of <paramref name="target"/> and the operation it names, or null when none serves it.</summary>
     public IAwsOperations? Find(string target, out string operation)
     {
+        // Prefixes of different services never prefix one another, so one name serves every handler that matches.
+        string? name = null;
         foreach (var handler in _handlers)
         {
             if (!target.StartsWith(handler.TargetPrefix, StringComparison.Ordinal))
                 continue;
-            var name = target[handler.TargetPrefix.Length..];
+            name ??= handler.NameOf(target.AsSpan(handler.TargetPrefix.Length));
             if (handler.Handles(name))
             {
                 operation = name;

@@ -14,17 +14,28 @@ public sealed record AwsService(string Name, string TargetPrefix, IReadOnlySet<s
 public static class AwsServices
 {
     public const string KinesisPrefix = "Kinesis_20131202.";
+    public const string FirehosePrefix = "Firehose_20150804.";
+    public const string AnalyticsPrefix = "KinesisAnalytics_20150814.";
 
     /// <summary>Kinesis's consumer operations, which the FanOut service owns.</summary>
     public static readonly AwsService FanOut = new("fanout", KinesisPrefix,
         new HashSet<string>(StringComparer.Ordinal) { "RegisterStreamConsumer", "DeregisterStreamConsumer", "DescribeStreamConsumer", "ListStreamConsumers", "SubscribeToShard" },
         "FanOut:Address", "fanout", "/v1/fanout/kinesis");
 
-    public static readonly AwsService Firehose = new("firehose", "Firehose_20150804.", null, "Firehose:Address", "firehose", "/v1/firehose/aws");
+    public static readonly AwsService Firehose = new("firehose", FirehosePrefix, null, "Firehose:Address", "firehose", "/v1/firehose/aws");
 
-    public static readonly AwsService Analytics = new("analytics", "KinesisAnalytics_20150814.", null, "Analytics:Address", "analytics", "/v1/analytics/aws");
+    public static readonly AwsService Analytics = new("analytics", AnalyticsPrefix, null, "Analytics:Address", "analytics", "/v1/analytics/aws");
 
     public static readonly IReadOnlyList<AwsService> All = [FanOut, Firehose, Analytics];
+
+    /// <summary>The IAM action prefix of a target prefix's operations (<c>kinesis</c>, <c>firehose</c>, <c>kinesisanalytics</c>).</summary>
+    public static string ActionPrefixOf(string targetPrefix) => targetPrefix switch
+    {
+        KinesisPrefix => "kinesis",
+        FirehosePrefix => "firehose",
+        AnalyticsPrefix => "kinesisanalytics",
+        _ => throw new ArgumentException($"No IAM service for {targetPrefix}.", nameof(targetPrefix)),
+    };
 
     public static AwsService Named(string name) =>
         All.FirstOrDefault(s => s.Name == name) ?? throw new ArgumentException($"No AWS service named {name}.", nameof(name));

@@ -17,9 +17,10 @@ public sealed class LeaseKeeper(IDbContextFactory<MetadataDbContext> dbFactory, 
 
     public int ShardIndex => shardIndex;
 
-    public Task RenewAsync(CancellationToken ct) => WriteAsync(null, ct);
+    public Task RenewAsync(CancellationToken ct) => WriteAsync(moveCheckpoint: false, null, ct);
 
-    public Task CheckpointAsync(string checkpoint, CancellationToken ct) => WriteAsync(checkpoint, ct);
+    /// <summary>Moves the checkpoint (null: back to none) and renews the lease, if it is still held.</summary>
+    public Task CheckpointAsync(string? checkpoint, CancellationToken ct) => WriteAsync(moveCheckpoint: true, checkpoint, ct);
 
     /// <summary>Gives the lease up so any replica can take it at once.</summary>
     public async Task ReleaseAsync(CancellationToken ct)
@@ -67,7 +68,53 @@ public sealed class LeaseKeeper(IDbContextFactory<MetadataDbContext> dbFactory, 
         }
     }
 
-    private async Task WriteAsync(string? checkpoint, CancellationToken ct)
+    /// <summary>
+    /// Runs <paramref name="work"/> on the held lease: renews it meanwhile (<see cref="RenewWhileHeldAsync"/>, which
+    /// cancels <paramref name="stop"/> when the lease is lost) and gives it up when the work ends, however it ends.
+    /// Returns what the work failed with (a <see cref="LeaseLostException"/> included), or null when it finished or was
+    /// stopped; the caller words the failure.
+    /// </summary>
+    public async Task<Exception?> RunWhileHeldAsync(CancellationTokenSource stop, ILogger logger, Func<CancellationToken, Task> work)
+    {
+        using var renewing = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+        var renewal = RenewWhileHeldAsync(stop, logger, renewing.Token);
+        try
+        {
+            await work(stop.Token).ConfigureAwait(false);
+            return null;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+        finally
+        {
+            await renewing.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await renewal.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            try
+            {
+                // Bounded: a store that does not answer leaves the lease to expire instead.
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await ReleaseAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                logger.LogDebug(e, "Releasing the lease {Application} on shard {Shard} failed; it expires instead", application, shardIndex);
+            }
+        }
+    }
+
+    private async Task WriteAsync(bool moveCheckpoint, string? checkpoint, CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -75,7 +122,7 @@ public sealed class LeaseKeeper(IDbContextFactory<MetadataDbContext> dbFactory, 
             var expires = time.GetUtcNow() + duration;
             await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
             var query = db.Leases.Where(l => l.ApplicationName == application && l.StreamId == streamId && l.ShardIndex == shardIndex && l.LeaseOwner == owner);
-            var rows = checkpoint is null
+            var rows = !moveCheckpoint
                 ? await query.ExecuteUpdateAsync(s => s
                     .SetProperty(l => l.LeaseCounter, l => l.LeaseCounter + 1)
                     .SetProperty(l => l.LeaseExpiresAt, expires), ct).ConfigureAwait(false)

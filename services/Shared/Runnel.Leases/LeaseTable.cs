@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 
@@ -50,11 +51,23 @@ public static class LeaseTable
         return [.. live.OfType<string>()];
     }
 
-    /// <summary>Removes <paramref name="owner"/>'s announcement (a clean stop), so the others recount their shares at once.</summary>
-    public static Task WithdrawAsync(MetadataDbContext db, string workerPrefix, string owner, CancellationToken ct)
+    /// <summary>
+    /// Removes <paramref name="owner"/>'s announcement on a clean stop, so the others recount their shares at once. A
+    /// store that does not answer within 5 s leaves the announcement to expire instead.
+    /// </summary>
+    public static async Task WithdrawAsync(IDbContextFactory<MetadataDbContext> dbFactory, string workerPrefix, string owner, ILogger logger)
     {
         var row = workerPrefix + owner;
-        return db.Leases.Where(l => l.ApplicationName == row && l.StreamId == 0 && l.ShardIndex == 0).ExecuteDeleteAsync(ct);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await using var db = await dbFactory.CreateDbContextAsync(timeout.Token).ConfigureAwait(false);
+            await db.Leases.Where(l => l.ApplicationName == row && l.StreamId == 0 && l.ShardIndex == 0).ExecuteDeleteAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogDebug(e, "Removing the announcement of {Owner} failed; it expires instead", owner);
+        }
     }
 
     /// <summary>

@@ -128,18 +128,7 @@ public sealed class AnalyticsOperations(ApplicationCatalog catalog, SchemaDiscov
             case "ListTagsForResource":
             {
                 var tags = await catalog.TagsAsync(Arn(q), ct).ConfigureAwait(false);
-                return w =>
-                {
-                    w.StartArray("Tags");
-                    foreach (var (k, v) in tags)
-                    {
-                        w.StartObject();
-                        w.String("Key", k);
-                        w.String("Value", v?.GetValue<string>());
-                        w.EndObject();
-                    }
-                    w.EndArray();
-                };
+                return w => w.TagList("Tags", tags.Select(t => KeyValuePair.Create(t.Key, t.Value?.GetValue<string>())));
             }
             default:
                 throw new KinesisException(ErrorTypes.UnknownOperation, $"Operation {operation} is not supported.");

@@ -78,16 +78,7 @@ public sealed class AnalyticsRunner(
         {
             foreach (var name in RunningApplications)
                 await StopAsync(name).ConfigureAwait(false);
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await using var db = await dbFactory.CreateDbContextAsync(timeout.Token).ConfigureAwait(false);
-                await LeaseTable.WithdrawAsync(db, WorkerPrefix, Owner, timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                _logger.LogDebug(e, "Removing this replica's announcement failed; it expires instead");
-            }
+            await LeaseTable.WithdrawAsync(dbFactory, WorkerPrefix, Owner, _logger).ConfigureAwait(false);
         }
     }
 
@@ -196,50 +187,21 @@ public sealed class AnalyticsRunner(
         var run = new ApplicationRun(a, epoch, dbFactory, locator, objects, lambdas, options.Value, time, loggers.CreateLogger<ApplicationRun>());
         var task = Task.Run(async () =>
         {
-            using var renewing = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-            var renewal = keeper.RenewWhileHeldAsync(stop, _logger, renewing.Token);
-            try
+            var failure = await keeper.RunWhileHeldAsync(stop, _logger, async ct =>
             {
                 if (handover > TimeSpan.Zero)
-                    await Task.Delay(handover, time, stop.Token).ConfigureAwait(false);
+                    await Task.Delay(handover, time, ct).ConfigureAwait(false);
                 // RUNNING once the start positions are fixed: a record put after DescribeApplication says RUNNING is read.
                 await run.RunAsync(async () =>
                 {
-                    await using var db = await dbFactory.CreateDbContextAsync(stop.Token).ConfigureAwait(false);
-                    await SettleAsync(db, a.Name, AnalyticsApplicationStatuses.Starting, AnalyticsApplicationStatuses.Running, stop.Token).ConfigureAwait(false);
-                }, stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-            }
-            catch (LeaseLostException e)
-            {
-                _logger.LogInformation("Application {Application} stopped here: {Reason}", a.Name, e.Message);
-            }
-            catch (Exception e)
-            {
-                _logger.LogWarning(e, "Application {Application} failed; it is started again from its last checkpoint", a.Name);
-            }
-            finally
-            {
-                await renewing.CancelAsync().ConfigureAwait(false);
-                try
-                {
-                    await renewal.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-                try
-                {
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                    await keeper.ReleaseAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    _logger.LogDebug(e, "Releasing the lease of {Application} failed; it expires instead", a.Name);
-                }
-            }
+                    await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
+                    await SettleAsync(db, a.Name, AnalyticsApplicationStatuses.Starting, AnalyticsApplicationStatuses.Running, ct).ConfigureAwait(false);
+                }, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            if (failure is LeaseLostException)
+                _logger.LogInformation("Application {Application} stopped here: {Reason}", a.Name, failure.Message);
+            else if (failure is not null)
+                _logger.LogWarning(failure, "Application {Application} failed; it is started again from its last checkpoint", a.Name);
         });
         lock (_running)
             _running[a.Name] = new Running(a.RunId, a.VersionId, stop, task);

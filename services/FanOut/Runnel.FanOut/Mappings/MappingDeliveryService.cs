@@ -99,22 +99,7 @@ public sealed class MappingDeliveryService(
         {
             foreach (var key in _running.Keys.ToList())
                 await StopAsync(key).ConfigureAwait(false);
-            await WithdrawAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Removes this replica's announcement on a clean stop, so the others recount their shares at once.</summary>
-    private async Task WithdrawAsync()
-    {
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await using var db = await dbFactory.CreateDbContextAsync(timeout.Token).ConfigureAwait(false);
-            await LeaseTable.WithdrawAsync(db, WorkerPrefix, Owner, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            _logger.LogDebug(e, "Removing this replica's announcement failed; it expires instead");
+            await LeaseTable.WithdrawAsync(dbFactory, WorkerPrefix, Owner, _logger).ConfigureAwait(false);
         }
     }
 
@@ -283,48 +268,24 @@ public sealed class MappingDeliveryService(
     private async Task RunAsync(ShardDeliveryContext context, LeaseKeeper keeper, CancellationTokenSource stop, TimeSpan handover)
     {
         await Task.Yield();
-        var ct = stop.Token;
         var m = context.Mapping;
-        using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var renewal = keeper.RenewWhileHeldAsync(stop, _logger, renewing.Token);
         var delivery = new ShardDelivery(context, dbFactory, locator, clients.CreateClient(HttpClientName), destination, metrics, _options,
             result => _ = ReportAsync(m.Uuid, result), time, loggers.CreateLogger<ShardDelivery>());
         try
         {
-            if (handover > TimeSpan.Zero)
-                await Task.Delay(handover, time, ct).ConfigureAwait(false);
-            await delivery.RunAsync(ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-        catch (LeaseLostException e)
-        {
-            _logger.LogInformation("Mapping {Mapping} stopped on {Shard}: {Reason}", m.Uuid, context.Source.ShardId, e.Message);
-        }
-        catch (Exception e)
-        {
-            _logger.LogWarning(e, "Mapping {Mapping} failed on {Shard}; it is retried on the next scan", m.Uuid, context.Source.ShardId);
+            var failure = await keeper.RunWhileHeldAsync(stop, _logger, async ct =>
+            {
+                if (handover > TimeSpan.Zero)
+                    await Task.Delay(handover, time, ct).ConfigureAwait(false);
+                await delivery.RunAsync(ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            if (failure is LeaseLostException)
+                _logger.LogInformation("Mapping {Mapping} stopped on {Shard}: {Reason}", m.Uuid, context.Source.ShardId, failure.Message);
+            else if (failure is not null)
+                _logger.LogWarning(failure, "Mapping {Mapping} failed on {Shard}; it is retried on the next scan", m.Uuid, context.Source.ShardId);
         }
         finally
         {
-            await renewing.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await renewal.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            try
-            {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await keeper.ReleaseAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                _logger.LogDebug(e, "Releasing the lease of {Mapping} on {Shard} failed; it expires instead", m.Uuid, context.Source.ShardId);
-            }
             signal.Pulse();
         }
     }

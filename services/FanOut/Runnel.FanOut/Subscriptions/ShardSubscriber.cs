@@ -306,6 +306,8 @@ public sealed class ShardSubscriber(
             w.Timestamp("ApproximateArrivalTimestamp", r.ArrivalUnixMs);
             w.Blob("Data", r.Data.Span);
             w.String("PartitionKey", r.PartitionKey);
+            if (r.Encrypted)
+                w.String("EncryptionType", "KMS");
             w.EndObject();
         }
         w.EndArray();

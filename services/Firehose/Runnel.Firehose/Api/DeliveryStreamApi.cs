@@ -9,7 +9,6 @@ using Runnel.Core.Streams;
 using Runnel.Core.Wire;
 using Runnel.Firehose.Delivery;
 using Runnel.Firehose.Destinations;
-using Runnel.ServiceDefaults.Outbound;
 using Runnel.Firehose.Intake;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
@@ -449,7 +448,7 @@ public sealed partial class DeliveryStreamApi(
     private async Task CheckOutboundAsync(S3Destination destination, CancellationToken ct)
     {
         if (destination.Postgres is { } postgres
-            && await new DestinationPolicy(Options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+            && await sender.Policy.RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
             throw FirehoseErrors.Invalid($"ClusterJDBCURL {postgres.JdbcUrl} is not allowed: {refusal} (Firehose:AllowedHosts).");
         if (destination.Processing?.Lambda is { } lambda
             && await sender.Policy.RefusalAsync(new Uri(lambda.LambdaArn), ct).ConfigureAwait(false) is { } lambdaRefusal)
@@ -527,15 +526,7 @@ public sealed partial class DeliveryStreamApi(
         tags = [.. tags.Take((int)limit)];
         return w =>
         {
-            w.StartArray("Tags");
-            foreach (var t in tags)
-            {
-                w.StartObject();
-                w.String("Key", t.Key);
-                w.String("Value", t.Value);
-                w.EndObject();
-            }
-            w.EndArray();
+            w.TagList("Tags", tags.Select(t => KeyValuePair.Create(t.Key, (string?)t.Value)));
             w.Boolean("HasMoreTags", more);
         };
     }

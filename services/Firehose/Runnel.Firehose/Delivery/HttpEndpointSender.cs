@@ -2,7 +2,6 @@ using System.IO.Compression;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
 using Runnel.Firehose.Destinations;
 using Runnel.ServiceDefaults.Outbound;
@@ -26,9 +25,9 @@ public sealed class HttpEndpointSender : IDisposable
     private readonly HttpClient _http;
     private readonly TimeProvider _time;
 
-    public HttpEndpointSender(IOptions<FirehoseOptions> options, TimeProvider time)
+    public HttpEndpointSender([FromKeyedServices(FirehoseOptions.Section)] DestinationPolicy policy, TimeProvider time)
     {
-        Policy = new DestinationPolicy(options.Value.AllowedHosts);
+        Policy = policy;
         _time = time;
         _http = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy.ConnectAsync, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {

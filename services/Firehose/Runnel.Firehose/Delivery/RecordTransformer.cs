@@ -40,10 +40,10 @@ public sealed class RecordTransformer : IDisposable
     private readonly TimeProvider _time;
     private readonly FirehoseOptions _options;
 
-    public RecordTransformer(IOptions<FirehoseOptions> options, FirehoseMetrics metrics, TimeProvider time)
+    public RecordTransformer(IOptions<FirehoseOptions> options, [FromKeyedServices(FirehoseOptions.Section)] DestinationPolicy policy, FirehoseMetrics metrics, TimeProvider time)
     {
         _options = options.Value;
-        Policy = new DestinationPolicy(_options.AllowedHosts);
+        Policy = policy;
         _metrics = metrics;
         _time = time;
         _http = new HttpClient(new SocketsHttpHandler { ConnectCallback = Policy.ConnectAsync, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })

@@ -104,8 +104,8 @@ public sealed partial class ShardDelivery
         {
             var p = order[i];
             var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, source with { OldestArrivalUnixMs = p.Records[0].ArrivalUnixMs }, null, p.Keys, i);
-            var content = Encode(p.Records, _destination.CompressionFormat);
-            await PutAsync(key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
+            var content = ObjectEncoding.Encode(p.Records, _destination.CompressionFormat, key);
+            await PutAsync(key, content, ObjectEncoding.ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
             metrics.Delivered(_d.Name, p.Records.Count, content.Length, p.Records[0].ArrivalUnixMs, time.GetUtcNow().ToUnixTimeMilliseconds());
         }
         if (failedProcessing.Count > 0)

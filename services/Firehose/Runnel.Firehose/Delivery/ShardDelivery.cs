@@ -1,11 +1,10 @@
-using System.IO.Compression;
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Firehose.Destinations;
+using Runnel.Leases;
 using Runnel.ServiceDefaults.Objects;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
-using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose.Delivery;
@@ -15,7 +14,7 @@ namespace Runnel.Firehose.Delivery;
 /// What one shard's delivery needs: the delivery stream as read at the take, where it delivers (an S3 destination, or an
 /// HTTP endpoint with its S3 backup as <paramref name="Destination"/>), and the held lease.
 /// </summary>
-public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, HttpEndpointDestination? Http, ShardLease Lease, string? Checkpoint);
+public sealed record ShardDeliveryContext(DeliveryStreamEntity DeliveryStream, S3Destination Destination, HttpEndpointDestination? Http, LeaseKeeper Lease, string? Checkpoint);
 
 /// <summary>
 /// Delivers one source shard of one delivery stream to S3 while its lease is held. Records are buffered in shard order
@@ -186,8 +185,8 @@ public sealed partial class ShardDelivery(
             return;
         }
         var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs), errorOutputType);
-        var content = Encode(records, _destination.CompressionFormat);
-        await PutAsync(key, content, ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
+        var content = ObjectEncoding.Encode(records, _destination.CompressionFormat, key);
+        await PutAsync(key, content, ObjectEncoding.ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
         // Backups of an HTTP endpoint's batches are not deliveries to S3.
         if (errorOutputType is not null || context.Http is not null)
             return;
@@ -224,28 +223,15 @@ public sealed partial class ShardDelivery(
     /// </summary>
     private async Task LoadAsync(PostgresDestination postgres, string key, IReadOnlyList<StoredRecord> records, CancellationToken ct)
     {
-        if (await new DestinationPolicy(options.AllowedHosts).RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
+        if (await sender.Policy.RefusalAsync(postgres.Endpoint, ct).ConfigureAwait(false) is { } refusal)
             throw new InvalidOperationException($"Connecting to {postgres.JdbcUrl} is not allowed: {refusal}.");
-        var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
+        var rows = await PostgresLoader.LoadAsync(postgres, _d.Name, key, ObjectEncoding.Encode(records, Compressions.Uncompressed), ct).ConfigureAwait(false);
         if (rows is { } loaded)
             logger.LogDebug("Firehose {Name} loaded {Rows} rows of {Key} into {Table}", _d.Name, loaded, key, postgres.Table);
         else
             logger.LogInformation("Firehose {Name}: {Key} was loaded into {Table} before; not loaded again", _d.Name, key, postgres.Table);
     }
 
-    /// <summary>Records concatenated as they arrived (Firehose adds no delimiter), then compressed.</summary>
-    public static byte[] Encode(IReadOnlyList<StoredRecord> records, string compression)
-    {
-        using var output = new MemoryStream();
-        using (var sink = compression == Compressions.Gzip ? new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true) : (Stream)output)
-        {
-            foreach (var r in records)
-                sink.Write(r.Data.Span);
-        }
-        return output.ToArray();
-    }
-
-    private static string ContentType(string compression) => compression == Compressions.Gzip ? "application/gzip" : "application/octet-stream";
 
     private async Task<List<StoredRecord>> ReadRangeAsync(ulong first, ulong last, CancellationToken ct)
     {

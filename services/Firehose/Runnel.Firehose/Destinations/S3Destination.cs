@@ -87,8 +87,6 @@ public sealed record S3Destination
         {
             if (!Compressions.All.Contains(compression))
                 throw FirehoseErrors.Invalid($"CompressionFormat must be one of {string.Join(", ", Compressions.All)}, got '{compression}'.");
-            if (!Compressions.Supported.Contains(compression))
-                throw FirehoseErrors.Invalid($"CompressionFormat {compression} is not supported by this deployment; use {string.Join(" or ", Compressions.Supported)}.");
             d = d with { CompressionFormat = compression };
         }
         if (JsonMembers.Object(config, "EncryptionConfiguration") is { } encryption)
@@ -206,17 +204,19 @@ public static class Compressions
 {
     public const string Uncompressed = "UNCOMPRESSED";
     public const string Gzip = "GZIP";
+    public const string Zip = "ZIP";
+    public const string Snappy = "Snappy";
+    public const string HadoopSnappy = "HADOOP_SNAPPY";
 
-    public static readonly IReadOnlyList<string> All = [Uncompressed, Gzip, "ZIP", "Snappy", "HADOOP_SNAPPY"];
-    public static readonly IReadOnlyList<string> Supported = [Uncompressed, Gzip];
+    public static readonly IReadOnlyList<string> All = [Uncompressed, Gzip, Zip, Snappy, HadoopSnappy];
 
     /// <summary>The object name's extension Firehose adds for a compression.</summary>
     public static string Extension(string format) => format switch
     {
         Gzip => ".gz",
-        "ZIP" => ".zip",
-        "Snappy" => ".snappy",
-        "HADOOP_SNAPPY" => ".hsnappy",
+        Zip => ".zip",
+        Snappy => ".snappy",
+        HadoopSnappy => ".hsnappy",
         _ => "",
     };
 }

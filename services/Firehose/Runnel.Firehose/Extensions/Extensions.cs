@@ -10,6 +10,7 @@ using Runnel.Gateway;
 using Runnel.Metadata;
 using Runnel.ServiceDefaults;
 using Runnel.ServiceDefaults.Health;
+using Runnel.ServiceDefaults.Outbound;
 using Runnel.ShardStore.Client;
 
 namespace Runnel.Firehose;
@@ -41,18 +42,32 @@ public static class Extensions
             var o = sp.GetRequiredService<IOptions<FirehoseOptions>>().Value;
             return ObjectStores.Create(s3, o.LocalFolder!, o.Region);
         });
-        services.AddSingleton<BackingStreams>();
-        services.AddSingleton<DeliveryLeases>();
-        services.AddSingleton<DeliverySignal>();
-        services.AddSingleton<HttpEndpointSender>();
-        services.AddSingleton<RecordTransformer>();
-        services.AddSingleton<FirehoseMetrics>();
-        services.AddSingleton<DeliveryStreamApi>();
+        services.AddDeliveryStreams();
         services.AddAwsOperations<FirehoseOperations>();
         services.AddHostedService<DeliveryService>();
         services.AddSingleton(new FirehoseStartTime(TimeProvider.System.GetUtcNow()));
         builder.AddRunnelDependencyChecks();
         return builder;
+    }
+
+    /// <summary>
+    /// The delivery-stream API and delivery's parts, without the delivery loop: what a <see cref="DeliveryService"/>
+    /// needs besides the metadata store, the shard store locator, <see cref="FirehoseOptions"/> and the object store.
+    /// </summary>
+    public static IServiceCollection AddDeliveryStreams(this IServiceCollection services)
+    {
+        // Every outbound connection made for a user (HTTP endpoints, transform functions, PostgreSQL) passes one policy,
+        // keyed because other modules in the same host have their own allowed hosts.
+        services.TryAddKeyedSingleton(FirehoseOptions.Section,
+            (sp, _) => new DestinationPolicy(sp.GetRequiredService<IOptions<FirehoseOptions>>().Value.AllowedHosts));
+        services.TryAddSingleton<BackingStreams>();
+        services.TryAddSingleton<DeliveryLeases>();
+        services.TryAddSingleton<DeliverySignal>();
+        services.TryAddSingleton<HttpEndpointSender>();
+        services.TryAddSingleton<RecordTransformer>();
+        services.TryAddSingleton<FirehoseMetrics>();
+        services.TryAddSingleton<DeliveryStreamApi>();
+        return services;
     }
 
     public static IEndpointRouteBuilder MapFirehose(this IEndpointRouteBuilder app) => app.MapFirehoseApi();

@@ -68,18 +68,7 @@ public sealed class BackingStreams(IDbContextFactory<MetadataDbContext> dbFactor
     public async Task DeleteAsync(long streamId, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var placements = await db.ShardPlacements.Where(p => p.StreamId == streamId).ToListAsync(ct).ConfigureAwait(false);
-        await Task.WhenAll(placements.Select(async p =>
-        {
-            try
-            {
-                await locator.ForNode(p.NodeId).DeleteShardAsync(new ShardRef(streamId, p.ShardIndex), ct).ConfigureAwait(false);
-            }
-            catch (ShardNotFoundException)
-            {
-            }
-        })).ConfigureAwait(false);
-        db.ShardPlacements.RemoveRange(placements);
+        await locator.DropStreamShardsAsync(db, streamId, ct).ConfigureAwait(false);
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
         await db.Streams.Where(s => s.Id == streamId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
     }

@@ -50,8 +50,9 @@ public static class Extensions
         services.TryAddSingleton<ControlPlaneAdmission>();
         services.TryAddSingleton<KinesisDataPlane>();
         services.TryAddSingleton<KinesisControlPlane>();
+        services.TryAddSingleton<KinesisTagging>();
         services.TryAddSingleton<KinesisResharding>();
-        services.TryAddSingleton<KinesisOperations>();
+        services.AddAwsOperations<KinesisOperations>();
         // Resharding runs as a workflow of messages (RabbitMQ when configured, in memory otherwise), resumed
         // from the reshard_operations table after a crash.
         services.AddOptions<ReshardingOptions>().BindConfiguration(ReshardingOptions.Section).ValidateDataAnnotations().ValidateOnStart();

@@ -18,8 +18,8 @@ using Runnel.ShardStore.Client;
 namespace Runnel.Ingest.Operations;
 
 /// <summary>
-/// The stream catalog's operations: create, delete, describe and list streams and shards, retention, record size,
-/// limits and tags. Each is admitted against its control-plane rate (<see cref="ControlPlaneAdmission"/>) first.
+/// The stream catalog's operations: create, delete, describe and list streams and shards, retention, record size and
+/// limits (tags are <see cref="KinesisTagging"/>'s). Each is admitted against its control-plane rate (<see cref="ControlPlaneAdmission"/>) first.
 /// </summary>
 internal sealed class KinesisControlPlane(
     RouteCache routes,
@@ -37,8 +37,6 @@ internal sealed class KinesisControlPlane(
     {
         "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary", "ListStreams", "ListShards",
         "IncreaseStreamRetentionPeriod", "DecreaseStreamRetentionPeriod",
-        "AddTagsToStream", "RemoveTagsFromStream", "ListTagsForStream",
-        "TagResource", "UntagResource", "ListTagsForResource",
         "DescribeLimits", "UpdateMaxRecordSize",
     }.ToFrozenSet(StringComparer.Ordinal);
 
@@ -57,12 +55,6 @@ internal sealed class KinesisControlPlane(
             "ListShards" => ListShardsAsync(call),
             "IncreaseStreamRetentionPeriod" => ChangeRetentionAsync(call, increase: true),
             "DecreaseStreamRetentionPeriod" => ChangeRetentionAsync(call, increase: false),
-            "AddTagsToStream" => AddTagsAsync(call, byResource: false),
-            "TagResource" => AddTagsAsync(call, byResource: true),
-            "RemoveTagsFromStream" => RemoveTagsAsync(call, byResource: false),
-            "UntagResource" => RemoveTagsAsync(call, byResource: true),
-            "ListTagsForStream" => ListTagsForStreamAsync(call),
-            "ListTagsForResource" => ListTagsForResourceAsync(call),
             "DescribeLimits" => DescribeLimitsAsync(call),
             "UpdateMaxRecordSize" => UpdateMaxRecordSizeAsync(call),
             _ => throw KinesisOperations.Unknown(operation),
@@ -73,99 +65,21 @@ internal sealed class KinesisControlPlane(
 
     private const int MinRetentionHours = 24;
     private const int MaxRetentionHours = 8760;
-    private const int MaxTagsPerStream = 50;
     private static readonly string[] ShardFilterTypes = ["AFTER_SHARD_ID", "AT_TRIM_HORIZON", "FROM_TRIM_HORIZON", "AT_LATEST", "AT_TIMESTAMP", "FROM_TIMESTAMP"];
     private static readonly TimeSpan NextTokenLifetime = TimeSpan.FromSeconds(300);
-
-    /// <summary>Members every control-plane request may carry; unknown members are ignored.</summary>
-    private sealed class ControlRequest
-    {
-        public string? StreamName, StreamArn, ResourceArn, ExclusiveStartShardId, ExclusiveStartStreamName, ExclusiveStartTagKey, NextToken, StreamMode;
-        public long? ShardCount, Limit, MaxResults, RetentionPeriodHours, MaxRecordSizeInKiB, StreamCreationTimestamp;
-        public bool? EnforceConsumerDeletion;
-        public Dictionary<string, string>? Tags;
-        public List<string>? TagKeys;
-        public string? FilterType, FilterShardId;
-        public long? FilterTimestamp;
-        public bool HasShardFilter;
-    }
-
-    private static ControlRequest ParseControl(ApiCall call)
-    {
-        var q = new ControlRequest();
-        var r = call.Reader();
-        r.ReadRequestStart();
-        while (r.TryReadPropertyName(out var m))
-        {
-            if (m.SequenceEqual("StreamName"u8)) q.StreamName = r.ReadString();
-            else if (m.SequenceEqual("StreamARN"u8)) q.StreamArn = r.ReadString();
-            else if (m.SequenceEqual("ResourceARN"u8)) q.ResourceArn = r.ReadString();
-            else if (m.SequenceEqual("ShardCount"u8)) q.ShardCount = r.ReadInteger();
-            else if (m.SequenceEqual("Limit"u8)) q.Limit = r.ReadInteger();
-            else if (m.SequenceEqual("MaxResults"u8)) q.MaxResults = r.ReadInteger();
-            else if (m.SequenceEqual("RetentionPeriodHours"u8)) q.RetentionPeriodHours = r.ReadInteger();
-            else if (m.SequenceEqual("MaxRecordSizeInKiB"u8)) q.MaxRecordSizeInKiB = r.ReadInteger();
-            else if (m.SequenceEqual("ExclusiveStartShardId"u8)) q.ExclusiveStartShardId = r.ReadString();
-            else if (m.SequenceEqual("ExclusiveStartStreamName"u8)) q.ExclusiveStartStreamName = r.ReadString();
-            else if (m.SequenceEqual("ExclusiveStartTagKey"u8)) q.ExclusiveStartTagKey = r.ReadString();
-            else if (m.SequenceEqual("NextToken"u8)) q.NextToken = r.ReadString();
-            else if (m.SequenceEqual("EnforceConsumerDeletion"u8)) q.EnforceConsumerDeletion = r.ReadBoolean();
-            else if (m.SequenceEqual("StreamCreationTimestamp"u8)) q.StreamCreationTimestamp = r.ReadTimestamp();
-            else if (m.SequenceEqual("StreamModeDetails"u8))
-            {
-                if (r.ReadStartObject())
-                    while (r.TryReadPropertyName(out var f))
-                        if (f.SequenceEqual("StreamMode"u8)) q.StreamMode = r.ReadString();
-                        else r.Skip();
-            }
-            else if (m.SequenceEqual("ShardFilter"u8))
-            {
-                if (r.ReadStartObject())
-                {
-                    q.HasShardFilter = true;
-                    while (r.TryReadPropertyName(out var f))
-                        if (f.SequenceEqual("Type"u8)) q.FilterType = r.ReadString();
-                        else if (f.SequenceEqual("ShardId"u8)) q.FilterShardId = r.ReadString();
-                        else if (f.SequenceEqual("Timestamp"u8)) q.FilterTimestamp = r.ReadTimestamp();
-                        else r.Skip();
-                }
-            }
-            else if (m.SequenceEqual("Tags"u8))
-            {
-                if (r.ReadStartMap())
-                {
-                    q.Tags = new Dictionary<string, string>(StringComparer.Ordinal);
-                    while (r.TryReadMapKey(out var key))
-                        q.Tags[key] = r.ReadString() ?? "";
-                }
-            }
-            else if (m.SequenceEqual("TagKeys"u8))
-            {
-                if (r.ReadStartArray())
-                {
-                    q.TagKeys = [];
-                    while (r.TryReadArrayItem())
-                        q.TagKeys.Add(r.ReadString() ?? "");
-                }
-            }
-            else r.Skip();
-        }
-        r.ReadRequestEnd();
-        return q;
-    }
 
     // ---------------------------------------------------------------- CreateStream / DeleteStream
 
     private async Task CreateStreamAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         v.NotNull("streamName", q.StreamName);
         v.StreamName(q.StreamName);
         v.Range("shardCount", q.ShardCount, 1, KinesisStreams.MaxShardsPerStream);
         v.Enum("streamModeDetails.streamMode", q.StreamMode, KinesisStreams.Modes);
         v.Range("maxRecordSizeInKiB", q.MaxRecordSizeInKiB, 1024, 10240);
-        ValidateTags(v, q.Tags, "tags");
+        KinesisTagging.ValidateTags(v, q.Tags, "tags");
         v.ThrowIfAny();
         var mode = q.StreamMode ?? Metadata.Entities.StreamModes.Provisioned;
         if (mode == Metadata.Entities.StreamModes.Provisioned && q.ShardCount is null)
@@ -238,7 +152,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task DeleteStreamAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.ThrowIfAny();
@@ -257,18 +171,7 @@ internal sealed class KinesisControlPlane(
         routes.Invalidate(name);
 
         // From here the deletion runs to the end even if the client leaves.
-        var placements = await db.ShardPlacements.Where(p => p.StreamId == stream.Id).ToListAsync(CancellationToken.None);
-        await Task.WhenAll(placements.Select(async p =>
-        {
-            try
-            {
-                await stores.ForNode(p.NodeId).DeleteShardAsync(new ShardRef(stream.Id, p.ShardIndex), CancellationToken.None);
-            }
-            catch (ShardNotFoundException)
-            {
-            }
-        }));
-        db.ShardPlacements.RemoveRange(placements);
+        await stores.DropStreamShardsAsync(db, stream.Id, CancellationToken.None);
         db.Streams.Remove(stream);
         await db.SaveChangesAsync(CancellationToken.None);
         routes.Invalidate(name);
@@ -318,7 +221,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task DescribeStreamAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.Range("limit", q.Limit, 1, 10000);
@@ -351,7 +254,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task DescribeStreamSummaryAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.ThrowIfAny();
@@ -410,7 +313,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task ListStreamsAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         v.Range("limit", q.Limit, 1, 10000);
         v.StreamName(q.ExclusiveStartStreamName, "exclusiveStartStreamName");
@@ -503,7 +406,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task ListShardsAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         v.StreamName(q.StreamName);
         v.StreamArn(q.StreamArn);
@@ -603,7 +506,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task ChangeRetentionAsync(ApiCall call, bool increase)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
         v.NotNull("retentionPeriodHours", q.RetentionPeriodHours);
@@ -649,7 +552,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task UpdateMaxRecordSizeAsync(ApiCall call)
     {
-        var q = ParseControl(call);
+        var q = ControlRequest.Parse(call);
         var v = new Violations();
         v.NotNull("streamARN", q.StreamArn);
         var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn);
@@ -670,7 +573,7 @@ internal sealed class KinesisControlPlane(
 
     private async Task DescribeLimitsAsync(ApiCall call)
     {
-        ParseControl(call);
+        ControlRequest.Parse(call);
         var ct = call.Aborted;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var open = await streams.OpenShardCountAsync(db, ct);
@@ -695,174 +598,6 @@ internal sealed class KinesisControlPlane(
             w.Number("GetShardIteratorPerSecond", limits.GetShardIteratorPerSecond);
         }
         w.EndObject();
-        w.EndObject();
-        await call.RespondAsync(w);
-    }
-
-    // ---------------------------------------------------------------- Tags
-
-    private static bool IsTagText(string value)
-    {
-        foreach (var rune in value.EnumerateRunes())
-        {
-            var category = Rune.GetUnicodeCategory(rune);
-            var ok = Rune.IsLetter(rune) || Rune.IsDigit(rune) || Rune.IsNumber(rune)
-                || category is UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator
-                || rune.Value is '_' or '.' or ':' or '/' or '=' or '+' or '-' or '%' or '@';
-            if (!ok)
-                return false;
-        }
-        return true;
-    }
-
-    private static void ValidateTags(Violations v, Dictionary<string, string>? tags, string path, int minCount = 0)
-    {
-        if (tags is null)
-            return;
-        v.MapLength(path, tags, minCount, MaxTagsPerStream);
-        if (tags.Keys.Any(k => k.Length is < 1 or > 128))
-            v.Add(path, Violations.MapText(tags), "Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
-        if (tags.Values.Any(x => x.Length > 256))
-            v.Add(path, Violations.MapText(tags), "Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 0]");
-    }
-
-    private static void CheckTagCharacters(IEnumerable<string> texts)
-    {
-        if (texts.Any(t => !IsTagText(t)))
-            throw KinesisException.InvalidArgument("Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.");
-    }
-
-    private string ResourceStreamName(Violations v, string? resourceArn)
-    {
-        v.NotNull("resourceARN", resourceArn);
-        v.Length("resourceARN", resourceArn, 1, 2048);
-        v.ThrowIfAny();
-        if (!Arns.TryParseStream(resourceArn, out var name) || !Violations.IsNameLike(name))
-            throw KinesisException.InvalidArgument($"Invalid ResourceARN {resourceArn}: only stream ARNs carry tags.");
-        return name;
-    }
-
-    private async Task AddTagsAsync(ApiCall call, bool byResource)
-    {
-        var q = ParseControl(call);
-        var v = new Violations();
-        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
-        v.NotNull("tags", q.Tags);
-        ValidateTags(v, q.Tags, "tags", minCount: 1);
-        v.ThrowIfAny();
-        CheckTagCharacters(q.Tags!.Keys.Concat(q.Tags.Values));
-        var ct = call.Aborted;
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await streams.FindStreamAsync(db, name, ct);
-        if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
-            throw streams.NotActive(stream);
-        // Two calls adding one key at once both see it absent and both insert: the second insert breaks the key's
-        // uniqueness. Adding a tag is an upsert, so the loser reads again and updates the row the winner made.
-        for (var attempt = 1; ; attempt++)
-        {
-            var existing = await db.StreamTags.Where(t => t.StreamId == stream.Id).ToListAsync(ct);
-            var added = q.Tags.Keys.Count(k => existing.All(t => t.Key != k));
-            if (existing.Count + added > MaxTagsPerStream)
-                throw KinesisException.InvalidArgument(
-                    $"Failed to add tags to stream {name} under account {Account} because a given stream cannot have more than {MaxTagsPerStream} tags associated with it.");
-            foreach (var (key, value) in q.Tags)
-            {
-                var tag = existing.FirstOrDefault(t => t.Key == key);
-                if (tag is null)
-                    db.StreamTags.Add(new StreamTagEntity { StreamId = stream.Id, Key = key, Value = value });
-                else
-                    tag.Value = value;
-            }
-            try
-            {
-                await db.SaveChangesAsync(ct);
-                break;
-            }
-            catch (DbUpdateException) when (attempt < 5)
-            {
-                db.ChangeTracker.Clear();
-            }
-        }
-        await call.RespondEmptyAsync();
-    }
-
-    private async Task RemoveTagsAsync(ApiCall call, bool byResource)
-    {
-        var q = ParseControl(call);
-        var v = new Violations();
-        var name = byResource ? ResourceStreamName(v, q.ResourceArn) : KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
-        v.NotNull("tagKeys", q.TagKeys);
-        v.ListLength("tagKeys", q.TagKeys, 1, MaxTagsPerStream);
-        if (q.TagKeys?.Any(k => k.Length is < 1 or > 128) == true)
-            v.Add("tagKeys", Violations.ListText(q.TagKeys), "Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]");
-        v.ThrowIfAny();
-        CheckTagCharacters(q.TagKeys!);
-        var ct = call.Aborted;
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await streams.FindStreamAsync(db, name, ct);
-        if (stream.Status is not (StreamStatuses.Active or StreamStatuses.Updating))
-            throw streams.NotActive(stream);
-        var keys = q.TagKeys!;
-        var doomed = await db.StreamTags.Where(t => t.StreamId == stream.Id && keys.Contains(t.Key)).ToListAsync(ct);
-        db.StreamTags.RemoveRange(doomed);
-        await db.SaveChangesAsync(ct);
-        await call.RespondEmptyAsync();
-    }
-
-    private async Task ListTagsForStreamAsync(ApiCall call)
-    {
-        var q = ParseControl(call);
-        var v = new Violations();
-        var name = KinesisStreams.NameOf(v, q.StreamName, q.StreamArn)!;
-        v.Length("exclusiveStartTagKey", q.ExclusiveStartTagKey, 1, 128);
-        v.Range("limit", q.Limit, 1, 50);
-        v.ThrowIfAny();
-        var ct = call.Aborted;
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await streams.FindStreamAsync(db, name, ct);
-        var tags = await db.StreamTags.AsNoTracking().Where(t => t.StreamId == stream.Id).ToListAsync(ct);
-        tags.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
-        var start = q.ExclusiveStartTagKey;
-        var page = tags.Where(t => start is null || string.CompareOrdinal(t.Key, start) > 0).ToList();
-        var limit = (int)(q.Limit ?? 50);
-        var more = page.Count > limit;
-        using var w = call.Writer();
-        w.StartObject();
-        w.StartArray("Tags");
-        foreach (var tag in page.Take(limit))
-        {
-            w.StartObject();
-            w.String("Key", tag.Key);
-            w.String("Value", tag.Value);
-            w.EndObject();
-        }
-        w.EndArray();
-        w.Boolean("HasMoreTags", more);
-        w.EndObject();
-        await call.RespondAsync(w);
-    }
-
-    private async Task ListTagsForResourceAsync(ApiCall call)
-    {
-        var q = ParseControl(call);
-        var v = new Violations();
-        var name = ResourceStreamName(v, q.ResourceArn);
-        var ct = call.Aborted;
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var stream = await streams.FindStreamAsync(db, name, ct);
-        var tags = await db.StreamTags.AsNoTracking().Where(t => t.StreamId == stream.Id).ToListAsync(ct);
-        tags.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
-        using var w = call.Writer();
-        w.StartObject();
-        w.StartArray("Tags");
-        foreach (var tag in tags)
-        {
-            w.StartObject();
-            w.String("Key", tag.Key);
-            w.String("Value", tag.Value);
-            w.EndObject();
-        }
-        w.EndArray();
         w.EndObject();
         await call.RespondAsync(w);
     }

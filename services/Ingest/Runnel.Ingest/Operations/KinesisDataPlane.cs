@@ -643,6 +643,8 @@ internal sealed class KinesisDataPlane(
             w.Timestamp("ApproximateArrivalTimestamp", record.ArrivalUnixMs);
             w.Blob("Data", record.Data.Span);
             w.String("PartitionKey", record.PartitionKey);
+            if (record.Encrypted)
+                w.String("EncryptionType", "KMS");
             w.EndObject();
             if (streamed && w.BytesWritten - sentUpTo >= StreamedChunkBytes)
             {

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Errors;
+using Runnel.Gateway;
 using Runnel.Ingest.Protocol;
 
 namespace Runnel.Ingest.Operations;
@@ -17,23 +18,39 @@ internal interface IKinesisOperations
 }
 
 /// <summary>
-/// The Kinesis operation table: data plane, control plane and resharding. Adding an operation touches its handler and,
-/// for a new group, this list. Kinesis operations served elsewhere (consumers, encryption) go through the gateway's
-/// <see cref="Gateway.AwsOperationTable"/>.
+/// Kinesis's stream operations (data plane, control plane, resharding), registered with the gateway's
+/// <see cref="AwsOperationTable"/> like every other service's. Adding an operation touches its group's handler and, for a
+/// new group, this list. Kinesis operations served elsewhere (consumers, encryption, resource policies) are handlers of
+/// their own in the same table.
 /// </summary>
-internal sealed class KinesisOperations(KinesisDataPlane dataPlane, KinesisControlPlane controlPlane, KinesisResharding resharding, KinesisStreams streams)
+internal sealed class KinesisOperations(KinesisDataPlane dataPlane, KinesisControlPlane controlPlane, KinesisTagging tagging, KinesisResharding resharding,
+    KinesisStreams streams)
+    : IAwsOperations
 {
     // The data plane first: it serves nearly every call.
-    private readonly IKinesisOperations[] _handlers = [dataPlane, controlPlane, resharding];
+    private readonly IKinesisOperations[] _handlers = [dataPlane, controlPlane, tagging, resharding];
 
-    public bool IsKnown(string operation) => Find(operation) is not null;
+    public string Service => "kinesis";
 
-    public async Task DispatchAsync(string operation, ApiCall call)
+    public string TargetPrefix => AwsServices.KinesisPrefix;
+
+    public bool Handles(string operation) => Find(operation) is not null;
+
+    public string NameOf(ReadOnlySpan<char> operation) => operation switch
     {
-        var handler = Find(operation) ?? throw Unknown(operation);
+        "PutRecord" => "PutRecord",
+        "PutRecords" => "PutRecords",
+        "GetRecords" => "GetRecords",
+        "GetShardIterator" => "GetShardIterator",
+        _ => operation.ToString(),
+    };
+
+    public async Task HandleAsync(AwsRequest request)
+    {
+        var handler = Find(request.Operation) ?? throw Unknown(request.Operation);
         try
         {
-            await handler.HandleAsync(operation, call);
+            await handler.HandleAsync(request.Operation, new ApiCall(request));
         }
         catch (DbUpdateConcurrencyException)
         {

@@ -1,21 +1,36 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Streams;
 using Runnel.Gateway;
 using Runnel.Ingest.Auth;
-using Runnel.Ingest.Operations;
 using Runnel.Ingest.Options;
 using Runnel.Ingest.Streams;
 
 namespace Runnel.Ingest.Protocol;
 
-/// <summary>One request of the Kinesis wire protocol: its body (pooled, owned by the call) and format.</summary>
-internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFormat format, string principal)
+/// <summary>
+/// One Kinesis stream operation's call: the gateway's request with its body as the pooled array the parsers decode
+/// record data into in place (the body is the call's own until it ends).
+/// </summary>
+internal sealed class ApiCall
 {
-    public HttpContext Http { get; } = http;
-    public byte[] Body { get; } = body;
-    public int Length { get; } = length;
-    public WireFormat Format { get; } = format;
-    public string Principal { get; } = principal;
+    public ApiCall(AwsRequest request)
+    {
+        Http = request.Http;
+        Format = request.Format;
+        Principal = request.Principal;
+        // The gateway reads bodies into arrays from their start; anything else is copied once.
+        if (MemoryMarshal.TryGetArray(request.Body, out var segment) && segment.Offset == 0)
+            (Body, Length) = (segment.Array!, segment.Count);
+        else
+            (Body, Length) = (request.Body.ToArray(), request.Body.Length);
+    }
+
+    public HttpContext Http { get; }
+    public byte[] Body { get; }
+    public int Length { get; }
+    public WireFormat Format { get; }
+    public string Principal { get; }
     public CancellationToken Aborted => Http.RequestAborted;
 
     public WireReader Reader() => WireReader.Create(Body, Length, Format);
@@ -48,14 +63,13 @@ internal sealed class ApiCall(HttpContext http, byte[] body, int length, WireFor
 }
 
 /// <summary>
-/// <c>POST /</c>: the public port's AWS JSON 1.1 / CBOR 1.1 front door. Kinesis's own operations are run here on
-/// the data path's pooled buffers; every other target (Kinesis's consumer operations, Firehose, Analytics) goes
-/// through the <see cref="AwsOperationTable"/> to its service, in process or forwarded. Both authenticate through
-/// <see cref="IRequestAuthenticator"/> and answer errors in the service's shape: a status, the
-/// <c>x-amzn-ErrorType</c> header and a body with <c>__type</c> and <c>message</c>.
+/// <c>POST /</c>: the public port's AWS JSON 1.1 / CBOR 1.1 front door. Every <c>X-Amz-Target</c> (Kinesis's stream
+/// operations, its consumer, encryption and policy operations, Firehose, Analytics) goes through the
+/// <see cref="AwsOperationTable"/> to its handler, in process or forwarded to its service. Requests are authenticated
+/// through <see cref="IRequestAuthenticator"/> and authorized per action; errors are answered in the service's shape: a
+/// status, the <c>x-amzn-ErrorType</c> header and a body with <c>__type</c> and <c>message</c>.
 /// </summary>
 internal sealed class KinesisEndpoint(
-    KinesisOperations api,
     AwsOperationTable operations,
     IRequestAuthenticator authenticator,
     RequestAuthorizer authorizer,
@@ -64,8 +78,6 @@ internal sealed class KinesisEndpoint(
     IOptions<RunnelOptions> runnel,
     ILogger<KinesisEndpoint> logger)
 {
-    private const string TargetPrefix = AwsServices.KinesisPrefix;
-
     public async Task HandleAsync(HttpContext http)
     {
         if (AwsFrontDoor.Begin(http))
@@ -78,18 +90,16 @@ internal sealed class KinesisEndpoint(
         var (format, contentType, served) = WireDocument.Detect(http.Request.ContentType);
         AwsAnswers.RememberContentType(http, contentType);
         var target = http.Request.Headers["X-Amz-Target"].ToString();
-        var operation = OperationOf(target);
-        IAwsOperations? handler = null;
-        if (operation is null || !api.IsKnown(operation))
-            handler = operations.Find(target, out operation);
-        var known = handler is not null || api.IsKnown(operation!);
+        var handler = operations.Find(target, out var operation);
+        var known = handler is not null;
         byte[]? body = null;
         try
         {
-            await AwsGateway.GuardAsync(http, format, operation ?? target, logger, async () =>
+            await AwsGateway.GuardAsync(http, format, handler is null ? target : operation, logger, async () =>
             {
                 var length = 0;
                 (body, length) = await AwsGateway.ReadBodyAsync(http);
+                var content = body.AsMemory(0, length);
                 // The front end's answers before any operation, in AWS's order: empty body, media type, plain JSON,
                 // unknown operation.
                 if (length == 0)
@@ -97,21 +107,14 @@ internal sealed class KinesisEndpoint(
                 else if (!served)
                     await AwsFrontDoor.RefuseMediaTypeAsync(http, hasTarget: target.IndexOf('.') is > 0 and var dot && dot < target.Length - 1);
                 else if (ReferenceEquals(contentType, WireDocument.PlainJsonContentType))
-                    await AwsFrontDoor.AnswerPlainJsonAsync(http, body.AsMemory(0, length));
-                else if (!known)
+                    await AwsFrontDoor.AnswerPlainJsonAsync(http, content);
+                else if (handler is null)
                     await AwsFrontDoor.RefuseUnknownOperationAsync(http, format);
-                else if (handler is not null)
-                    await AwsGateway.InvokeAsync(http, handler, operation!, format, body.AsMemory(0, length), async b =>
-                    {
-                        var principal = await authenticator.AuthenticateAsync(http, b, http.RequestAborted);
-                        await AuthorizeAsync(http, principal, handler, operation!, b, format);
-                        return principal;
-                    }, logger);
                 else
                 {
-                    var principal = await authenticator.AuthenticateAsync(http, body.AsMemory(0, length), http.RequestAborted);
-                    await AuthorizeAsync(http, principal, null, operation!, body.AsMemory(0, length), format);
-                    await api.DispatchAsync(operation!, new ApiCall(http, body, length, format, principal));
+                    var principal = await authenticator.AuthenticateAsync(http, content, http.RequestAborted);
+                    await AuthorizeAsync(http, principal, handler, operation, content, format);
+                    await handler.HandleAsync(new AwsRequest(http, operation, content, format, principal));
                 }
             });
         }
@@ -123,84 +126,39 @@ internal sealed class KinesisEndpoint(
     }
 
     /// <summary>
-    /// Checks <c>kinesis:&lt;Operation&gt;</c> against the principal's policy. The resource (the stream or consumer ARN the
-    /// request names; for GetRecords, the stream its iterator belongs to) is only worked out when the policy restricts
-    /// resources for that action.
-    /// </summary>
-    private async ValueTask AuthorizeAsync(HttpContext http, string principal, string operation, ReadOnlyMemory<byte> body, WireFormat format)
-    {
-        var action = "kinesis:" + operation;
-        if (await authorizer.AllowsAnyResourceAsync(principal, action, http.RequestAborted))
-            return;
-        var options = runnel.Value;
-        string? resource;
-        if (operation == "GetRecords")
-        {
-            var iterator = KinesisResources.Member(body.Span, format, "ShardIterator");
-            var route = iterator is null ? null : await routes.FindAsync(iterators.Decode(iterator).StreamId);
-            resource = route is null ? null : Arns.Stream(options.Region, options.AccountId, route.Name);
-        }
-        else
-        {
-            resource = KinesisResources.Find(body.Span, format, options.Region, options.AccountId);
-        }
-        await authorizer.AuthorizeAsync(principal, action, resource ?? RequestAuthorizer.AnyResource, http.RequestAborted);
-    }
-
-    /// <summary>
     /// Checks <c>&lt;service&gt;:&lt;Operation&gt;</c> (<c>kinesis:</c>, <c>firehose:</c>, <c>kinesisanalytics:</c>) against
     /// the principal's policy. The resource (the stream or consumer ARN the request names, for GetRecords the stream its
     /// iterator belongs to; the delivery stream or application ARN) is only worked out when the policy restricts
     /// resources for that action.
     /// </summary>
-    private async ValueTask AuthorizeAsync(HttpContext http, string principal, IAwsOperations? handler, string operation, ReadOnlyMemory<byte> body, WireFormat format)
+    private async ValueTask AuthorizeAsync(HttpContext http, string principal, IAwsOperations handler, string operation, ReadOnlyMemory<byte> body, WireFormat format)
     {
-        var service = handler is null || handler.TargetPrefix == AwsServices.KinesisPrefix ? "kinesis"
-            : handler.Service == AwsServices.Firehose.Name ? "firehose" : "kinesisanalytics";
+        var service = AwsServices.ActionPrefixOf(handler.TargetPrefix);
         var action = service + ":" + operation;
         if (await authorizer.AllowsAnyResourceAsync(principal, action, http.RequestAborted))
             return;
         var options = runnel.Value;
         string? resource;
-        if (operation == "GetRecords" && handler is null)
-        {
-            var iterator = KinesisResources.Member(body.Span, format, "ShardIterator");
-            var route = iterator is null ? null : await routes.FindAsync(iterators.Decode(iterator).StreamId);
-            resource = route is null ? null : Arns.Stream(options.Region, options.AccountId, route.Name);
-        }
-        else if (service == "firehose")
+        if (service == "firehose")
         {
             resource = KinesisResources.Member(body.Span, format, "DeliveryStreamName") is { } name
-                ? $"arn:aws:firehose:{options.Region}:{options.AccountId}:deliverystream/{name}" : null;
+                ? Arns.DeliveryStream(options.Region, options.AccountId, name) : null;
         }
         else if (service == "kinesisanalytics")
         {
             resource = KinesisResources.Member(body.Span, format, "ApplicationName") is { } name
                 ? $"arn:aws:kinesisanalytics:{options.Region}:{options.AccountId}:application/{name}" : null;
         }
+        else if (operation == "GetRecords")
+        {
+            var iterator = KinesisResources.Member(body.Span, format, "ShardIterator");
+            var route = iterator is null ? null : await routes.FindAsync(iterators.Decode(iterator).StreamId);
+            resource = route is null ? null : Arns.Stream(options.Region, options.AccountId, route.Name);
+        }
         else
         {
             resource = KinesisResources.Find(body.Span, format, options.Region, options.AccountId);
         }
         await authorizer.AuthorizeAsync(principal, action, resource ?? RequestAuthorizer.AnyResource, http.RequestAborted);
-    }
-
-    /// <summary>
-    /// The operation named by <c>X-Amz-Target</c>; the data-plane names come back as literals so the hot calls
-    /// allocate no substring.
-    /// </summary>
-    private static string? OperationOf(string target)
-    {
-        if (!target.StartsWith(TargetPrefix, StringComparison.Ordinal))
-            return null;
-        var name = target.AsSpan(TargetPrefix.Length);
-        return name switch
-        {
-            "PutRecord" => "PutRecord",
-            "PutRecords" => "PutRecords",
-            "GetRecords" => "GetRecords",
-            "GetShardIterator" => "GetShardIterator",
-            _ => name.ToString(),
-        };
     }
 }

@@ -50,6 +50,12 @@ public static class ShardStoreWire
     private const int ReadHeaderSize = 22;
     private const int ReadRecordOverhead = 22;
 
+    /// <summary>
+    /// Set in a read record's key-length word when the record was stored sealed. A partition key is at most 256
+    /// UTF-16 characters, 768 UTF-8 bytes at most, so the length never reaches this bit.
+    /// </summary>
+    private const int EncryptedFlag = 0x8000;
+
     /// <summary>Values of <see cref="ErrorHeader"/>, each mapped to one exception of the storage contract.</summary>
     public static class Errors
     {
@@ -153,7 +159,7 @@ public static class ShardStoreWire
             var span = writer.GetSpan(ReadRecordOverhead + keyBytes);
             BinaryPrimitives.WriteUInt64LittleEndian(span, r.Ordinal);
             BinaryPrimitives.WriteInt64LittleEndian(span[8..], r.ArrivalUnixMs);
-            BinaryPrimitives.WriteUInt16LittleEndian(span[16..], (ushort)keyBytes);
+            BinaryPrimitives.WriteUInt16LittleEndian(span[16..], (ushort)(keyBytes | (r.Encrypted ? EncryptedFlag : 0)));
             Encoding.UTF8.GetBytes(r.PartitionKey, span[18..]);
             BinaryPrimitives.WriteInt32LittleEndian(span[(18 + keyBytes)..], r.Data.Length);
             writer.Advance(ReadRecordOverhead + keyBytes);
@@ -180,14 +186,15 @@ public static class ShardStoreWire
             var fixedPart = Need(span, offset, 18);
             var ordinal = BinaryPrimitives.ReadUInt64LittleEndian(fixedPart);
             var arrival = BinaryPrimitives.ReadInt64LittleEndian(fixedPart[8..]);
-            var keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(fixedPart[16..]);
+            var keyWord = BinaryPrimitives.ReadUInt16LittleEndian(fixedPart[16..]);
+            var keyBytes = keyWord & ~EncryptedFlag;
             var key = Encoding.UTF8.GetString(Need(span, offset + 18, keyBytes));
             offset += 18 + keyBytes;
             var dataBytes = BinaryPrimitives.ReadInt32LittleEndian(Need(span, offset, 4));
             if (dataBytes < 0)
                 throw new FormatException("Invalid data length.");
             Need(span, offset + 4, dataBytes);
-            records[i] = new StoredRecord(ordinal, arrival, key, body.Slice(offset + 4, dataBytes));
+            records[i] = new StoredRecord(ordinal, arrival, key, body.Slice(offset + 4, dataBytes), (keyWord & EncryptedFlag) != 0);
             offset += 4 + dataBytes;
         }
         return new ReadResult(records, next, end, behind);

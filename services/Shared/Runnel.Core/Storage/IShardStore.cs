@@ -16,7 +16,8 @@ public readonly record struct AppendRecord(string PartitionKey, ReadOnlyMemory<b
 public readonly record struct AppendResult(ulong FirstOrdinal, int Count, long ArrivalUnixMs);
 
 /// <summary>A record as stored: immutable once written.</summary>
-public sealed record StoredRecord(ulong Ordinal, long ArrivalUnixMs, string PartitionKey, ReadOnlyMemory<byte> Data);
+/// <param name="Encrypted">Stored sealed (encryption at rest): Kinesis reports the record's EncryptionType as KMS.</param>
+public sealed record StoredRecord(ulong Ordinal, long ArrivalUnixMs, string PartitionKey, ReadOnlyMemory<byte> Data, bool Encrypted = false);
 
 /// <summary>
 /// A read from <paramref name="FromOrdinal"/>. An ordinal below the shard's trim point reads from the

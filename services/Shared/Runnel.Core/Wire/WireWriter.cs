@@ -120,6 +120,20 @@ public sealed class WireWriter : IDisposable
         StringValue(value);
     }
 
+    /// <summary>A tag list as every AWS service writes it: <c>name: [{"Key": k, "Value": v}, ...]</c>, in the given order.</summary>
+    public void TagList(string name, IEnumerable<KeyValuePair<string, string?>> tags)
+    {
+        StartArray(name);
+        foreach (var (key, value) in tags)
+        {
+            StartObject();
+            String("Key", key);
+            String("Value", value);
+            EndObject();
+        }
+        EndArray();
+    }
+
     public void StringValue(string value)
     {
         if (_cbor is not null)
