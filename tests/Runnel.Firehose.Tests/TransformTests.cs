@@ -426,4 +426,84 @@ public sealed class TransformTests
         Assert.False(after.GetProperty("DeliveryStreamDescription").GetProperty("Destinations")[0].GetProperty("ExtendedS3DestinationDescription")
             .TryGetProperty("DynamicPartitioningConfiguration", out _));
     }
+
+    [Fact]
+    public async Task Source_record_backup_keeps_the_records_as_they_arrived_and_cannot_be_disabled()
+    {
+        using var data = new TempDirectory("firehose-backup");
+        using var function = Function((_, request) => (200, Answer(request, Upper)));
+        await using var host = await StartAsync(data);
+        var hose = FirehoseHost.NewName("backup");
+        var bucket = FirehoseHost.NewBucket();
+        var backups = FirehoseHost.NewBucket();
+        await host.Buckets.CreateAsync(bucket);
+        await host.Buckets.CreateAsync(backups);
+        var backup = new
+        {
+            RoleARN = "arn:aws:iam::000000000000:role/firehose",
+            BucketARN = $"arn:aws:s3:::{backups}",
+            Prefix = "source/",
+            CompressionFormat = "GZIP",
+        };
+        var refused = await host.CallAsync("Firehose_20150804.CreateDeliveryStream", new
+        {
+            DeliveryStreamName = hose,
+            ExtendedS3DestinationConfiguration = new { RoleARN = "arn:aws:iam::000000000000:role/firehose", BucketARN = $"arn:aws:s3:::{bucket}", S3BackupMode = "Enabled" },
+        });
+        Assert.Equal((400, "InvalidArgumentException"), (refused.Status, refused.ErrorType));
+
+        await host.FirehoseAsync("CreateDeliveryStream", new
+        {
+            DeliveryStreamName = hose,
+            ExtendedS3DestinationConfiguration = new
+            {
+                RoleARN = "arn:aws:iam::000000000000:role/firehose",
+                BucketARN = $"arn:aws:s3:::{bucket}",
+                BufferingHints = new { SizeInMBs = 1, IntervalInSeconds = 1 },
+                ProcessingConfiguration = new { Enabled = true, Processors = new[] { LambdaProcessor(function.Url, 0) } },
+                S3BackupMode = "Enabled",
+                S3BackupConfiguration = backup,
+            },
+        });
+        var described = (await host.FirehoseAsync("DescribeDeliveryStream", new { DeliveryStreamName = hose }))
+            .GetProperty("DeliveryStreamDescription").GetProperty("Destinations")[0].GetProperty("ExtendedS3DestinationDescription");
+        Assert.Equal("Enabled", described.GetProperty("S3BackupMode").GetString());
+        Assert.Equal($"arn:aws:s3:::{backups}", described.GetProperty("S3BackupDescription").GetProperty("BucketARN").GetString());
+        Assert.Equal("source/", described.GetProperty("S3BackupDescription").GetProperty("Prefix").GetString());
+
+        string[] records = ["alpha\n", "beta\n", "gamma\n"];
+        await PutAsync(host, hose, records);
+        var delivered = Assert.Single(await host.WaitForObjectsAsync(bucket, 1));
+        Assert.Equal("ALPHA\n\nBETA\n\nGAMMA\n\n", await TextAsync(host, bucket, delivered));
+        var source = Assert.Single(await host.WaitForObjectsAsync(backups, 1));
+        Assert.Matches(@"^source/\d{4}/\d{2}/\d{2}/\d{2}/" + hose + @"-1-.+\.gz$", source);
+        using (var gzip = new System.IO.Compression.GZipStream(new MemoryStream(await host.Buckets.ReadAsync(backups, source)), System.IO.Compression.CompressionMode.Decompress))
+        using (var plain = new StreamReader(gzip))
+            Assert.Equal(string.Concat(records), await plain.ReadToEndAsync(TestContext.Current.CancellationToken));
+        await Wait.UntilAsync(async () => MetricsTests.Value(await host.Http.GetStringAsync("/metrics", TestContext.Current.CancellationToken),
+            "BackupToS3_Records_total", hose) == records.Length, TimeSpan.FromSeconds(60), "3 backed-up records in the metrics", TimeSpan.FromMilliseconds(200),
+            TestContext.Current.CancellationToken);
+
+        var disable = await host.CallAsync("Firehose_20150804.UpdateDestination", new
+        {
+            DeliveryStreamName = hose,
+            CurrentDeliveryStreamVersionId = "1",
+            DestinationId = "destinationId-000000000001",
+            ExtendedS3DestinationUpdate = new { S3BackupMode = "Disabled" },
+        });
+        Assert.Equal((400, "InvalidArgumentException"), (disable.Status, disable.ErrorType));
+        Assert.Contains("cannot be changed from Enabled to Disabled", disable.Body.GetProperty("message").GetString(), StringComparison.Ordinal);
+        await host.FirehoseAsync("UpdateDestination", new
+        {
+            DeliveryStreamName = hose,
+            CurrentDeliveryStreamVersionId = "1",
+            DestinationId = "destinationId-000000000001",
+            ExtendedS3DestinationUpdate = new { S3BackupUpdate = new { Prefix = "raw/" } },
+        });
+        var updated = (await host.FirehoseAsync("DescribeDeliveryStream", new { DeliveryStreamName = hose }))
+            .GetProperty("DeliveryStreamDescription").GetProperty("Destinations")[0].GetProperty("ExtendedS3DestinationDescription");
+        Assert.Equal(("Enabled", "raw/", "GZIP"), (updated.GetProperty("S3BackupMode").GetString(),
+            updated.GetProperty("S3BackupDescription").GetProperty("Prefix").GetString(),
+            updated.GetProperty("S3BackupDescription").GetProperty("CompressionFormat").GetString()));
+    }
 }

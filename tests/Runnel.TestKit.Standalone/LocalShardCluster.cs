@@ -74,21 +74,12 @@ public sealed class LocalShardCluster : IAsyncDisposable
     public async Task<long> CreateStreamAsync(string name, int shards, CancellationToken ct = default)
     {
         await using var db = await Db.CreateDbContextAsync(ct);
-        var stream = new StreamEntity { Name = name, Status = StreamStatuses.Active, CreatedAt = DateTimeOffset.UtcNow, NextShardIndex = shards };
+        var stream = new StreamEntity { Name = name, Status = StreamStatuses.Active, CreatedAt = DateTimeOffset.UtcNow };
+        stream.AddEvenlySplitShards(shards, stream.CreatedAt);
         db.Streams.Add(stream);
         await db.SaveChangesAsync(ct);
-        var width = UInt128.MaxValue / (UInt128)shards;
         for (var i = 0; i < shards; i++)
         {
-            db.Shards.Add(new ShardEntity
-            {
-                StreamId = stream.Id,
-                ShardIndex = i,
-                HashKeyStart = width * (UInt128)i,
-                HashKeyEnd = i == shards - 1 ? UInt128.MaxValue : width * (UInt128)(i + 1) - 1,
-                StartingSequenceNumber = new SequenceNumber(i, 0).ToString(),
-                CreatedAt = DateTimeOffset.UtcNow,
-            });
             db.ShardPlacements.Add(new ShardPlacementEntity { StreamId = stream.Id, ShardIndex = i, NodeId = Node, Epoch = 1, AssignedAt = DateTimeOffset.UtcNow });
             await Store.OpenShardAsync(new ShardRef(stream.Id, i), 1, Day, ct);
         }

@@ -114,6 +114,7 @@ public static class StandaloneHost
             Console.WriteLine(authentication == AuthenticationMode.None
                 ? "Authentication is off (Security:Authentication=None): allowed because Runnel listens on loopback only. Set Security:Authentication=SigV4 and a bootstrap key before listening elsewhere."
                 : "Authentication is on (Security:Authentication=SigV4): requests must be signed with an access key.");
+            Console.WriteLine($"Data folder: {app.Configuration["Runnel:DataDirectory"]} (delivery streams write to buckets/<bucket>/ in it unless S3:Endpoint is set)");
             if (app.Configuration[MasterKeyFileKey] is { } masterKeyFile)
                 Console.WriteLine($"Master key (access key secrets, stream data keys) read from {masterKeyFile}, generated on first start: keep it with the data; without it encrypted streams cannot be read.");
         });

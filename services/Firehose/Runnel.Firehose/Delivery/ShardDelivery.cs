@@ -179,12 +179,22 @@ public sealed partial class ShardDelivery(
     /// </summary>
     private async Task WriteAsync(IReadOnlyList<StoredRecord> records, ulong first, ulong last, string? errorOutputType, CancellationToken ct)
     {
+        var source = new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs);
+        if (errorOutputType is null && context.Http is null && _destination.SourceBackup is { } backup)
+        {
+            // The source records as they arrived, under the backup's own key, before what is made of them: a replay of
+            // the range writes both objects again under the same keys.
+            var backupKey = ObjectNames.Key(_d.Name, _d.VersionId, backup, source);
+            var backupContent = ObjectEncoding.Encode(records, backup.CompressionFormat, backupKey);
+            await PutAsync(backup.Bucket, backupKey, backupContent, ObjectEncoding.ContentType(backup.CompressionFormat), ct).ConfigureAwait(false);
+            metrics.BackedUp(_d.Name, records.Count, backupContent.Length, records[0].ArrivalUnixMs, time.GetUtcNow().ToUnixTimeMilliseconds());
+        }
         if (errorOutputType is null && context.Http is null && _destination.Processing is { } processing && (processing.Active || processing.DynamicPartitioning))
         {
             await WriteProcessedAsync(processing, records, first, last, ct).ConfigureAwait(false);
             return;
         }
-        var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, new ObjectSource(_d.Id, _shardIndex, first, last, records[0].ArrivalUnixMs), errorOutputType);
+        var key = ObjectNames.Key(_d.Name, _d.VersionId, _destination, source, errorOutputType);
         var content = ObjectEncoding.Encode(records, _destination.CompressionFormat, key);
         await PutAsync(key, content, ObjectEncoding.ContentType(_destination.CompressionFormat), ct).ConfigureAwait(false);
         // Backups of an HTTP endpoint's batches are not deliveries to S3.
@@ -196,20 +206,23 @@ public sealed partial class ShardDelivery(
     }
 
     /// <summary>Puts an object into the destination's bucket, retrying with backoff (up to 30 s apart) until the store takes it.</summary>
-    private async Task PutAsync(string key, byte[] content, string contentType, CancellationToken ct)
+    private Task PutAsync(string key, byte[] content, string contentType, CancellationToken ct) =>
+        PutAsync(_destination.Bucket, key, content, contentType, ct);
+
+    private async Task PutAsync(string bucket, string key, byte[] content, string contentType, CancellationToken ct)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await objects.PutAsync(_destination.Bucket, key, content, contentType, ct).ConfigureAwait(false);
+                await objects.PutAsync(bucket, key, content, contentType, ct).ConfigureAwait(false);
                 logger.LogDebug("Firehose {Name} wrote {Key} of shard {Shard}", _d.Name, key, _shardIndex);
                 return;
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 metrics.DeliveryFailed(_d.Name);
-                logger.LogWarning(e, "Firehose {Name}: writing s3://{Bucket}/{Key} failed (attempt {Attempt}); retrying", _d.Name, _destination.Bucket, key, attempt);
+                logger.LogWarning(e, "Firehose {Name}: writing s3://{Bucket}/{Key} failed (attempt {Attempt}); retrying", _d.Name, bucket, key, attempt);
                 // The lease must stay ours while we wait, or another replica would write the same range meanwhile.
                 await context.Lease.RenewAsync(ct).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(attempt, 10)))), time, ct).ConfigureAwait(false);

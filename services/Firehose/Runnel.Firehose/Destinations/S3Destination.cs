@@ -33,6 +33,11 @@ public sealed record S3Destination
     public PostgresDestination? Postgres { get; init; }
     /// <summary>ProcessingConfiguration and DynamicPartitioningConfiguration (ExtendedS3 only); null when neither was enabled.</summary>
     public ProcessingSettings? Processing { get; init; }
+    /// <summary>
+    /// S3BackupMode Enabled (ExtendedS3 only): where the source records are written as they arrived, before any
+    /// transformation. Null when Disabled; once enabled it cannot be disabled, as in AWS.
+    /// </summary>
+    public S3Destination? SourceBackup { get; init; }
 
     [JsonIgnore]
     public bool Partitioned => Processing?.DynamicPartitioning == true;
@@ -53,13 +58,16 @@ public sealed record S3Destination
         "DynamicPartitioningConfiguration", "FileExtension", "CustomTimeZone",
     ];
 
+    /// <summary>ExtendedS3DestinationUpdate names the backup's settings S3BackupUpdate.</summary>
+    private static readonly HashSet<string> ExtendedUpdateMembers = [.. ExtendedMembers.Where(m => m != "S3BackupConfiguration"), "S3BackupUpdate"];
+
     /// <summary>
     /// Reads a configuration (<paramref name="current"/> null) or an update of <paramref name="current"/>, checking every
     /// member as the API does. Features this deployment does not deliver are refused rather than ignored.
     /// </summary>
     public static S3Destination Read(JsonElement config, bool extended, string structure, S3Destination? current)
     {
-        JsonMembers.OnlyKnown(config, structure, extended ? ExtendedMembers : PlainMembers);
+        JsonMembers.OnlyKnown(config, structure, !extended ? PlainMembers : current is null ? ExtendedMembers : ExtendedUpdateMembers);
         var role = JsonMembers.String(config, "RoleARN") ?? current?.RoleArn;
         var bucket = JsonMembers.String(config, "BucketARN") ?? current?.BucketArn;
         if (current is null && role is null)
@@ -107,7 +115,11 @@ public sealed record S3Destination
         }
         if (JsonMembers.String(config, "CustomTimeZone") is { Length: > 0 } zone && zone != "UTC")
             throw FirehoseErrors.Invalid($"CustomTimeZone {zone} is not supported by this deployment; keys are formatted in UTC.");
-        RefuseBackup(config);
+        d = d with { SourceBackup = ReadSourceBackup(config, structure, current?.SourceBackup) };
+        // Object keys depend on the bucket and prefix only (the same records give the same name), so a backup there
+        // would overwrite the delivered objects.
+        if (d.SourceBackup is { } backup && backup.BucketArn == d.BucketArn && backup.Prefix == d.Prefix)
+            throw FirehoseErrors.Invalid($"{structure}: the source record backup needs a bucket or Prefix of its own.");
         if (JsonMembers.Object(config, "DataFormatConversionConfiguration") is { } f && JsonMembers.Boolean(f, "Enabled") == true)
             throw FirehoseErrors.Invalid("DataFormatConversionConfiguration is not supported by this deployment yet.");
         return d;
@@ -144,7 +156,31 @@ public sealed record S3Destination
         };
     }
 
-    /// <summary>Source-record backup is not delivered yet: only S3BackupMode Disabled is accepted.</summary>
+    /// <summary>
+    /// S3BackupMode and its S3BackupConfiguration (S3BackupUpdate when updating) over the current backup. Enabled needs a
+    /// bucket; the settings of an enabled backup can be changed, but it cannot be disabled again.
+    /// </summary>
+    private static S3Destination? ReadSourceBackup(JsonElement config, string structure, S3Destination? current)
+    {
+        var mode = JsonMembers.String(config, "S3BackupMode");
+        if (mode is not (null or "Disabled" or "Enabled"))
+            throw FirehoseErrors.Invalid($"S3BackupMode must be Disabled or Enabled, got '{mode}'.");
+        var member = config.TryGetProperty("S3BackupUpdate", out _) ? "S3BackupUpdate" : "S3BackupConfiguration";
+        var settings = JsonMembers.Object(config, member);
+        if (mode == "Disabled" && current is not null)
+            throw FirehoseErrors.Invalid($"{structure}.S3BackupMode cannot be changed from Enabled to Disabled.");
+        if (mode != "Enabled" && current is null)
+        {
+            if (settings is not null)
+                throw FirehoseErrors.Invalid($"{structure}.{member} is used only with S3BackupMode Enabled.");
+            return null;
+        }
+        if (settings is not { } backup)
+            return current ?? throw FirehoseErrors.Invalid($"{structure}.{member} is required when S3BackupMode is Enabled.");
+        return Read(backup, extended: false, $"{structure}.{member}", current);
+    }
+
+    /// <summary>Source-record backup of destinations other than ExtendedS3: only S3BackupMode Disabled is accepted.</summary>
     internal static void RefuseBackup(JsonElement config)
     {
         if (JsonMembers.String(config, "S3BackupMode") is { } backup && backup != "Disabled")
@@ -188,7 +224,13 @@ public sealed record S3Destination
         w.EndObject();
         if (!extended)
             return;
-        w.String("S3BackupMode", "Disabled");
+        w.String("S3BackupMode", SourceBackup is null ? "Disabled" : "Enabled");
+        if (SourceBackup is not null)
+        {
+            w.StartObject("S3BackupDescription");
+            SourceBackup.Describe(w, extended: false);
+            w.EndObject();
+        }
         if (FileExtension is not null)
             w.String("FileExtension", FileExtension);
         Processing?.Describe(w);

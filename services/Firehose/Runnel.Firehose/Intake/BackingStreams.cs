@@ -1,5 +1,4 @@
 using Microsoft.EntityFrameworkCore;
-using Runnel.Core.Hashing;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
 using Runnel.Metadata;
@@ -32,21 +31,9 @@ public sealed class BackingStreams(IDbContextFactory<MetadataDbContext> dbFactor
             Status = StreamStatuses.Creating,
             CreatedAt = now,
             RetentionHours = (int)Retention.TotalHours,
-            NextShardIndex = ShardCount,
             Version = 1,
         };
-        var ranges = HashKeyRange.EvenSplit(ShardCount);
-        for (var i = 0; i < ShardCount; i++)
-        {
-            stream.Shards.Add(new ShardEntity
-            {
-                ShardIndex = i,
-                HashKeyStart = ranges[i].Start,
-                HashKeyEnd = ranges[i].End,
-                StartingSequenceNumber = new SequenceNumber(i, 0).ToString(),
-                CreatedAt = now,
-            });
-        }
+        stream.AddEvenlySplitShards(ShardCount, now);
         await using (var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false))
         {
             db.Streams.Add(stream);

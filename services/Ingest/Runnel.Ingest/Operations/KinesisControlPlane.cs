@@ -104,19 +104,9 @@ internal sealed class KinesisControlPlane(
             CreatedAt = now,
             RetentionHours = MinRetentionHours,
             MaxRecordSizeKiB = (int)(q.MaxRecordSizeInKiB ?? 1024),
-            NextShardIndex = shardCount,
             Version = 1,
         };
-        var ranges = HashKeyRange.EvenSplit(shardCount);
-        for (var i = 0; i < shardCount; i++)
-            stream.Shards.Add(new ShardEntity
-            {
-                ShardIndex = i,
-                HashKeyStart = ranges[i].Start,
-                HashKeyEnd = ranges[i].End,
-                StartingSequenceNumber = new SequenceNumber(i, 0).ToString(),
-                CreatedAt = now,
-            });
+        stream.AddEvenlySplitShards(shardCount, now);
         if (q.Tags is not null)
             foreach (var (key, value) in q.Tags)
                 stream.Tags.Add(new StreamTagEntity { Key = key, Value = value });

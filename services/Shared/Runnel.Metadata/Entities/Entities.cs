@@ -37,6 +37,27 @@ public class StreamEntity
 
     public List<ShardEntity> Shards { get; set; } = [];
     public List<StreamTagEntity> Tags { get; set; } = [];
+
+    /// <summary>
+    /// Adds shards 0 .. <paramref name="count"/> - 1 over equal parts of the hash key space, as CreateStream makes
+    /// them (the last takes the remainder), and sets <see cref="NextShardIndex"/> past them.
+    /// </summary>
+    public void AddEvenlySplitShards(int count, DateTimeOffset now)
+    {
+        var ranges = Core.Hashing.HashKeyRange.EvenSplit(count);
+        for (var i = 0; i < count; i++)
+        {
+            Shards.Add(new ShardEntity
+            {
+                ShardIndex = i,
+                HashKeyStart = ranges[i].Start,
+                HashKeyEnd = ranges[i].End,
+                StartingSequenceNumber = new Core.Streams.SequenceNumber(i, 0).ToString(),
+                CreatedAt = now,
+            });
+        }
+        NextShardIndex = count;
+    }
 }
 
 /// <summary>
