@@ -23,12 +23,13 @@ public sealed record BenchOptions
     public const string PutSingle = "put-single";
     public const string Latency = "latency";
     public const string Soak = "soak";
+    public const string FirehoseBatch = "firehose-batch";
 
     /// <summary>The scenarios of a default run (and of the comparison report).</summary>
     public static readonly IReadOnlyList<string> AllScenarios = [PutBatch, Drain, PutSingle, Latency];
 
     /// <summary>Every scenario; the soak runs only when asked for, it takes minutes.</summary>
-    public static readonly IReadOnlyList<string> KnownScenarios = [.. AllScenarios, Soak];
+    public static readonly IReadOnlyList<string> KnownScenarios = [.. AllScenarios, FirehoseBatch, Soak];
 
     public required Uri Endpoint { get; init; }
 
@@ -98,8 +99,9 @@ public sealed record BenchOptions
           --target NAME           label in the results (default: host:port)
           --http 1.1|2            HTTP/1.1 keep-alive (default) or HTTP/2 (h2c prior knowledge on http://);
                                   1.1-httpclient: HTTP/1.1 through HttpClient instead of the raw socket client
-          --scenarios LIST        comma list of put-batch,drain,put-single,latency,soak (default: all but soak;
-                                  drain needs put-batch)
+          --scenarios LIST        comma list of put-batch,drain,put-single,latency,firehose-batch,soak (default:
+                                  the first four; drain needs put-batch; firehose-batch is Runnel's PutRecordBatch
+                                  into a Direct PUT delivery stream delivering GZIP objects)
           --shards N              shards per stream (4)
           --record-bytes N        data bytes per record (1024, at least 12)
           --clients N             concurrent clients of the put scenarios (8)

@@ -41,6 +41,26 @@ public static class BenchRunner
             if (!options.KeepStreams)
                 await admin.DeleteAsync(stream, cancellationToken);
         }
+        if (scenarios.Contains(BenchOptions.FirehoseBatch))
+        {
+            // GZIP objects of 128 MiB or 60 s to the server's default object store: delivery runs beside the intake.
+            using var firehose = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout, targetPrefix: KinesisConnection.FirehosePrefix);
+            var hose = $"{options.StreamPrefix}-{runId}-hose";
+            await firehose.CallAsync("CreateDeliveryStream", System.Text.Json.JsonSerializer.Serialize(new
+            {
+                DeliveryStreamName = hose,
+                ExtendedS3DestinationConfiguration = new
+                {
+                    RoleARN = "arn:aws:iam::000000000000:role/bench",
+                    BucketARN = $"arn:aws:s3:::{hose}",
+                    CompressionFormat = "GZIP",
+                    BufferingHints = new { SizeInMBs = 128, IntervalInSeconds = 60 },
+                },
+            }), cancellationToken);
+            Report(result, await PutBatchScenario.RunFirehoseAsync(options, hose, new Ledger(options.Clients), cancellationToken));
+            if (!options.KeepStreams)
+                await firehose.CallAsync("DeleteDeliveryStream", $$"""{"DeliveryStreamName":"{{hose}}"}""", cancellationToken);
+        }
         if (scenarios.Contains(BenchOptions.PutSingle))
         {
             var stream = $"{options.StreamPrefix}-{runId}-single";

@@ -33,14 +33,14 @@ internal sealed class Http1Wire : IDisposable
     private CancellationToken _linkedTo;
     private readonly bool _blocking;
 
-    public Http1Wire(Uri endpoint, string date, string authorization, TimeSpan timeout, bool blocking = false)
+    public Http1Wire(Uri endpoint, string date, string authorization, TimeSpan timeout, bool blocking = false, string targetPrefix = KinesisConnection.KinesisPrefix)
     {
         _endpoint = new DnsEndPoint(endpoint.Host, endpoint.Port);
         _timeout = timeout;
         _blocking = blocking;
         var host = endpoint.IsDefaultPort ? endpoint.Host : $"{endpoint.Host}:{endpoint.Port}";
         _headPrefix = Encoding.ASCII.GetBytes($"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n"
-            + $"X-Amz-Date: {date}\r\nAuthorization: {authorization}\r\nX-Amz-Target: Kinesis_20131202.");
+            + $"X-Amz-Date: {date}\r\nAuthorization: {authorization}\r\nX-Amz-Target: {targetPrefix}");
         _headSuffix = "\r\nContent-Length: "u8.ToArray();
     }
 

@@ -32,9 +32,16 @@ public sealed class KinesisConnection : IDisposable
     private byte[] _buffer = new byte[64 * 1024];
     private readonly Http1Wire? _wire;
 
+    public const string KinesisPrefix = "Kinesis_20131202.";
+    public const string FirehosePrefix = "Firehose_20150804.";
+
+    private readonly string _targetPrefix;
+
     /// <param name="blocking">Cleartext HTTP/1.1 only: blocking socket calls, for a caller on a thread of its own.</param>
-    public KinesisConnection(Uri endpoint, HttpMode mode, TimeSpan timeout, bool blocking = false)
+    /// <param name="targetPrefix">The service of the operations: Kinesis's, or Firehose's for delivery streams.</param>
+    public KinesisConnection(Uri endpoint, HttpMode mode, TimeSpan timeout, bool blocking = false, string targetPrefix = KinesisPrefix)
     {
+        _targetPrefix = targetPrefix;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -52,7 +59,7 @@ public sealed class KinesisConnection : IDisposable
         _authorization = $"AWS4-HMAC-SHA256 Credential=AKIDBENCHMARK00000000/{day}/us-east-1/kinesis/aws4_request, "
             + "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=" + new string('0', 64);
         if (CanBlock(endpoint, mode))
-            _wire = new Http1Wire(endpoint, _date, _authorization, timeout, blocking);
+            _wire = new Http1Wire(endpoint, _date, _authorization, timeout, blocking, targetPrefix);
     }
 
     /// <summary>True when calls go through <see cref="Http1Wire"/> (cleartext HTTP/1.1), which can also block.</summary>
@@ -77,7 +84,7 @@ public sealed class KinesisConnection : IDisposable
             Content = new ReadOnlyMemoryContent(body),
         };
         request.Content.Headers.ContentType = JsonType;
-        request.Headers.TryAddWithoutValidation("X-Amz-Target", "Kinesis_20131202." + operation);
+        request.Headers.TryAddWithoutValidation("X-Amz-Target", _targetPrefix + operation);
         request.Headers.TryAddWithoutValidation("X-Amz-Date", _date);
         request.Headers.TryAddWithoutValidation("Authorization", _authorization);
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);

@@ -63,33 +63,52 @@ internal sealed class ProducerStats
     public long FailedRecords;
 }
 
-/// <summary>PutRecords batches from concurrent clients in a closed loop; every acknowledged record goes into the ledger.</summary>
+/// <summary>
+/// Batches from concurrent clients in a closed loop: Kinesis PutRecords into a stream, or Firehose PutRecordBatch into a
+/// Direct PUT delivery stream. Every acknowledged record goes into the ledger.
+/// </summary>
 public static class PutBatchScenario
 {
     /// <summary>Distinct bodies per client, cycled so that the partition keys of consecutive requests differ.</summary>
     private const int TemplatesPerClient = 4;
 
-    public static async Task<ScenarioResult> RunAsync(BenchOptions options, string stream, Ledger ledger, CancellationToken cancellationToken)
+    /// <summary>One batch API: its operation, service, where its answer lists the records, and its request body.</summary>
+    private sealed record BatchApi(string Scenario, string Operation, string TargetPrefix, string ResultsMember,
+        Func<string, int, int, Random, RequestTemplate> Template);
+
+    private static readonly BatchApi PutRecords = new(BenchOptions.PutBatch, "PutRecords", KinesisConnection.KinesisPrefix, "Records", RequestTemplate.PutRecords);
+
+    private static readonly BatchApi PutRecordBatch = new(BenchOptions.FirehoseBatch, "PutRecordBatch", KinesisConnection.FirehosePrefix, "RequestResponses",
+        RequestTemplate.PutRecordBatch);
+
+    public static Task<ScenarioResult> RunAsync(BenchOptions options, string stream, Ledger ledger, CancellationToken cancellationToken) =>
+        RunAsync(PutRecords, options, stream, ledger, cancellationToken);
+
+    /// <summary>PutRecordBatch into the Direct PUT delivery stream <paramref name="deliveryStream"/>.</summary>
+    public static Task<ScenarioResult> RunFirehoseAsync(BenchOptions options, string deliveryStream, Ledger ledger, CancellationToken cancellationToken) =>
+        RunAsync(PutRecordBatch, options, deliveryStream, ledger, cancellationToken);
+
+    private static async Task<ScenarioResult> RunAsync(BatchApi api, BenchOptions options, string stream, Ledger ledger, CancellationToken cancellationToken)
     {
         var stats = Enumerable.Range(0, options.Clients).Select(_ => new ProducerStats()).ToArray();
         var templates = Enumerable.Range(0, options.Clients)
             .Select(c => Enumerable.Range(0, TemplatesPerClient)
-                .Select(t => RequestTemplate.PutRecords(stream, options.BatchSize, options.RecordBytes, new Random(HashCode.Combine(options.Seed, c, t))))
+                .Select(t => api.Template(stream, options.BatchSize, options.RecordBytes, new Random(HashCode.Combine(options.Seed, c, t))))
                 .ToArray())
             .ToArray();
         var sampler = ResourceSampler.Start(options.ServerPids);
         var window = new Window(options.Warmup, options.Duration);
         await Task.WhenAll(Enumerable.Range(0, options.Clients)
-            .Select(c => Task.Run(() => ProduceAsync(options, c, templates[c], window, ledger, stats[c], cancellationToken), cancellationToken)));
+            .Select(c => Task.Run(() => ProduceAsync(api, options, c, templates[c], window, ledger, stats[c], cancellationToken), cancellationToken)));
         var resources = await sampler.StopAsync();
         ledger.Seal();
-        return Summarize(BenchOptions.PutBatch, window, stats, resources);
+        return Summarize(api.Scenario, window, stats, resources);
     }
 
-    private static async Task ProduceAsync(BenchOptions options, int client, RequestTemplate[] templates, Window window, Ledger ledger,
+    private static async Task ProduceAsync(BatchApi api, BenchOptions options, int client, RequestTemplate[] templates, Window window, Ledger ledger,
         ProducerStats stats, CancellationToken cancellationToken)
     {
-        using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout);
+        using var connection = new KinesisConnection(options.Endpoint, options.Http, options.RequestTimeout, targetPrefix: api.TargetPrefix);
         var failed = new List<(int Index, string Code)>();
         ulong sequence = 0;
         // Under a rate cap each client sends on its own fixed schedule (start times, not gaps, so slow answers are
@@ -116,7 +135,7 @@ public static class PutBatchScenario
             int status;
             try
             {
-                status = await connection.SendAsync("PutRecords", template.Body, cancellationToken).ConfigureAwait(false);
+                status = await connection.SendAsync(api.Operation, template.Body, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (IsTransportFailure(e, cancellationToken))
             {
@@ -132,7 +151,7 @@ public static class PutBatchScenario
                 continue;
             }
             failed.Clear();
-            ReadFailures(connection.Body.Span, failed);
+            ReadFailures(connection.Body.Span, api.ResultsMember, failed);
             var f = 0;
             for (var r = 0; r < template.RecordCount; r++)
             {
@@ -155,15 +174,15 @@ public static class PutBatchScenario
         }
     }
 
-    /// <summary>The positions and codes of the records a PutRecords answer marks failed, in order.</summary>
-    internal static void ReadFailures(ReadOnlySpan<byte> body, List<(int, string)> failed)
+    /// <summary>The positions and codes of the records a batch answer marks failed (in its <paramref name="member"/> list), in order.</summary>
+    internal static void ReadFailures(ReadOnlySpan<byte> body, string member, List<(int, string)> failed)
     {
         var reader = new Utf8JsonReader(body);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            throw new FormatException("A PutRecords answer is not a JSON object.");
+            throw new FormatException("A batch answer is not a JSON object.");
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (!reader.ValueTextEquals("Records"u8))
+            if (!reader.ValueTextEquals(member))
             {
                 reader.Read();
                 reader.Skip();

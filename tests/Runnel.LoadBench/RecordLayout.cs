@@ -74,16 +74,26 @@ public sealed class RequestTemplate
     }
 
     /// <summary>A PutRecords body with <paramref name="count"/> records of random keys and data.</summary>
-    public static RequestTemplate PutRecords(string stream, int count, int recordBytes, Random random)
+    public static RequestTemplate PutRecords(string stream, int count, int recordBytes, Random random) =>
+        Batch("StreamName", stream, count, recordBytes, random, keyed: true);
+
+    /// <summary>A Firehose PutRecordBatch body with <paramref name="count"/> records of random data.</summary>
+    public static RequestTemplate PutRecordBatch(string deliveryStream, int count, int recordBytes, Random random) =>
+        Batch("DeliveryStreamName", deliveryStream, count, recordBytes, random, keyed: false);
+
+    private static RequestTemplate Batch(string nameMember, string name, int count, int recordBytes, Random random, bool keyed)
     {
         var text = new StringBuilder(count * (recordBytes * 4 / 3 + 64) + 64);
         var offsets = new int[count];
-        text.Append("{\"StreamName\":\"").Append(stream).Append("\",\"Records\":[");
+        text.Append("{\"").Append(nameMember).Append("\":\"").Append(name).Append("\",\"Records\":[");
         for (var i = 0; i < count; i++)
         {
             if (i > 0)
                 text.Append(',');
-            text.Append("{\"PartitionKey\":\"").Append(RecordLayout.RandomKey(random)).Append("\",\"Data\":\"");
+            text.Append('{');
+            if (keyed)
+                text.Append("\"PartitionKey\":\"").Append(RecordLayout.RandomKey(random)).Append("\",");
+            text.Append("\"Data\":\"");
             // The body is ASCII, so a character offset is a byte offset.
             offsets[i] = text.Length;
             text.Append(RecordLayout.RandomData(random, recordBytes)).Append("\"}");
