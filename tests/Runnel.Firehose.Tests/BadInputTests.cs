@@ -73,6 +73,21 @@ public sealed class BadInputTests
         Assert.Equal((400, "InvalidArgumentException"), (tooBig.Status, tooBig.ErrorType));
         var missing = await host.CallAsync("Firehose_20150804.PutRecord", new { DeliveryStreamName = "no-such-hose", Record = new { Data = new byte[] { 1 } } });
         Assert.Equal("ResourceNotFoundException", missing.ErrorType);
+        // PutRecordBatch's one-pass reader refuses what the API does, and nothing of a refused batch is stored.
+        var empty = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { DeliveryStreamName = hose, Records = Array.Empty<object>() });
+        Assert.Equal((400, "InvalidArgumentException"), (empty.Status, empty.ErrorType));
+        var unknownField = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { DeliveryStreamName = hose, Records = new object[] { new { Data = new byte[] { 1 } }, new { Data = new byte[] { 2 }, Extra = 1 } } });
+        Assert.Equal((400, "InvalidArgumentException", "Record has no member Extra."), (unknownField.Status, unknownField.ErrorType, unknownField.Body.GetProperty("message").GetString()));
+        var noData = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { DeliveryStreamName = hose, Records = new object[] { new { Data = new byte[] { 1 } }, new { } } });
+        Assert.Equal((400, "InvalidArgumentException", "Records.2.Data is required."), (noData.Status, noData.ErrorType, noData.Body.GetProperty("message").GetString()));
+        var notAList = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { DeliveryStreamName = hose, Records = "AQ==" });
+        Assert.Equal((400, "SerializationException"), (notAList.Status, notAList.ErrorType));
+        var notBase64 = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { DeliveryStreamName = hose, Records = new object[] { new { Data = "not base64!" } } });
+        Assert.Equal((400, "SerializationException"), (notBase64.Status, notBase64.ErrorType));
+        var noName = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { Records = new object[] { new { Data = new byte[] { 1 } } } });
+        Assert.Equal((400, "InvalidArgumentException", "DeliveryStreamName is required."), (noName.Status, noName.ErrorType, noName.Body.GetProperty("message").GetString()));
+        var stray = await host.CallAsync("Firehose_20150804.PutRecordBatch", new { DeliveryStreamName = hose, Records = new object[] { new { Data = new byte[] { 1 } } }, Stray = true });
+        Assert.Equal((400, "InvalidArgumentException"), (stray.Status, stray.ErrorType));
 
         // A record accepted after the refusals is the only one delivered: the refused calls stored nothing.
         await host.FirehoseAsync("PutRecord", new { DeliveryStreamName = hose, Record = new { Data = Encoding.UTF8.GetBytes("only") } });

@@ -18,6 +18,15 @@ internal static class ShardTrash
 
     private static readonly BlockingCollection<(string Directory, ILogger Logger)> Pending = [];
 
+    /// <summary>Folders queued or being removed.</summary>
+    private static int _busy;
+
+    /// <summary>
+    /// Below this much free space an open waits for the trash to be emptied: starting the commit journal writes about
+    /// 1 MiB at once, and a store faulted by a full disk may have the space its deleted shards held still in the trash.
+    /// </summary>
+    private const long LowSpaceBytes = 64L * 1024 * 1024;
+
     // One thread, started on first use, for every store in the process: the unlinks block for seconds, and on pool
     // workers they starved request handling (four shards deleted at once took four of the few workers; another
     // stream's PutRecord waited ~1 s). One at a time also keeps them from competing with each other for the disk.
@@ -51,7 +60,10 @@ internal static class ShardTrash
         Commit(directory, bin, logger);
     }
 
-    /// <summary>Empties what an earlier run left in the trash, in the background.</summary>
+    /// <summary>
+    /// Empties what an earlier run (or an earlier store in this process) left in the trash: in the background, except on
+    /// a nearly full file system, where the open waits (up to a minute) until the space is back.
+    /// </summary>
     public static void EmptyLeftovers(string root, ILogger logger)
     {
         var trash = Path.Combine(root, DirectoryName);
@@ -59,6 +71,20 @@ internal static class ShardTrash
             return;
         foreach (var left in Directory.EnumerateDirectories(trash))
             Enqueue(left, logger);
+        if (FreeBytes(root) < LowSpaceBytes && !SpinWait.SpinUntil(() => Volatile.Read(ref _busy) == 0, TimeSpan.FromMinutes(1)))
+            logger.LogWarning("The trash in {Root} was not emptied within a minute; opening on a nearly full disk", root);
+    }
+
+    private static long FreeBytes(string root)
+    {
+        try
+        {
+            return new DriveInfo(root).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return long.MaxValue;
+        }
     }
 
     private static string NewBin(string root)
@@ -78,6 +104,7 @@ internal static class ShardTrash
 
     private static void Enqueue(string directory, ILogger logger)
     {
+        Interlocked.Increment(ref _busy);
         Pending.Add((directory, logger));
         _ = Remover.Value;
     }
@@ -98,6 +125,10 @@ internal static class ShardTrash
             {
                 // Nothing refers to it any more; the next open tries again.
                 logger.LogWarning(e, "Could not remove the deleted shard files in {Directory}", directory);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _busy);
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
@@ -57,7 +58,6 @@ public sealed partial class DeliveryStreamApi(
             "ListDeliveryStreams" => ListAsync(input, ct),
             "UpdateDestination" => UpdateDestinationAsync(input, ct),
             "PutRecord" => PutRecordAsync(input, ct),
-            "PutRecordBatch" => PutRecordBatchAsync(input, ct),
             "TagDeliveryStream" => TagAsync(input, ct),
             "UntagDeliveryStream" => UntagAsync(input, ct),
             "ListTagsForDeliveryStream" => ListTagsAsync(input, ct),
@@ -72,9 +72,12 @@ public sealed partial class DeliveryStreamApi(
     [GeneratedRegex("^[a-zA-Z0-9_.-]{1,64}$", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();
 
-    private static string NameOf(JsonElement input)
+    private static string NameOf(JsonElement input) => CheckName(JsonMembers.String(input, "DeliveryStreamName"));
+
+    private static string CheckName(string? name)
     {
-        var name = JsonMembers.String(input, "DeliveryStreamName") ?? throw FirehoseErrors.Invalid("DeliveryStreamName is required.");
+        if (name is null)
+            throw FirehoseErrors.Invalid("DeliveryStreamName is required.");
         if (!NamePattern().IsMatch(name))
             throw FirehoseErrors.Invalid($"DeliveryStreamName '{name}' must be 1 to 64 characters of a-z, A-Z, 0-9, '_', '.' and '-'.");
         return name;
@@ -592,23 +595,58 @@ public sealed partial class DeliveryStreamApi(
         };
     }
 
-    private async Task<Action<WireWriter>?> PutRecordBatchAsync(JsonElement input, CancellationToken ct)
+    /// <summary>
+    /// PutRecordBatch read in one pass over the request body, record data base64-decoded in place into
+    /// <paramref name="body"/> (the call's own buffer, valid until it ends), so a 500-record batch is neither parsed
+    /// into a document nor copied per record. The checks and their wording are those of the document path.
+    /// </summary>
+    public async Task<Action<WireWriter>?> PutRecordBatchAsync(byte[] body, int length, WireFormat format, CancellationToken ct)
     {
-        JsonMembers.OnlyKnown(input, "PutRecordBatchInput", new HashSet<string> { "DeliveryStreamName", "Records" });
-        var name = NameOf(input);
-        var items = JsonMembers.Array(input, "Records").ToList();
-        if (items.Count is < 1 or > MaxBatchRecords)
-            throw FirehoseErrors.Invalid($"Records must hold 1 to {MaxBatchRecords} records, got {items.Count}.");
-        var records = new List<byte[]>(items.Count);
-        long total = 0;
-        for (var i = 0; i < items.Count; i++)
+        string? name = null;
+        var records = new List<ReadOnlyMemory<byte>>(MaxBatchRecords);
+        var listed = 0;
+        var r = WireReader.Create(body, length, format);
+        r.ReadRequestStart();
+        while (r.TryReadPropertyName(out var member))
         {
-            if (items[i].ValueKind != JsonValueKind.Object)
-                throw KinesisException.Serialization("Each record must be a structure.");
-            var data = ReadRecord(items[i], $"Records.{i + 1}");
-            total += data.Length;
-            records.Add(data);
+            if (member.SequenceEqual("DeliveryStreamName"u8))
+                name = r.ReadString();
+            else if (member.SequenceEqual("Records"u8))
+            {
+                if (!r.ReadStartArray())
+                    continue;
+                while (r.TryReadArrayItem())
+                {
+                    listed++;
+                    // Past the limit the call is refused anyway: skip the rest rather than decode it.
+                    if (listed > MaxBatchRecords)
+                    {
+                        r.Skip();
+                        continue;
+                    }
+                    if (!r.ReadStartObject())
+                        throw KinesisException.Serialization("Each record must be a structure.");
+                    ReadOnlyMemory<byte>? data = null;
+                    while (r.TryReadPropertyName(out var field))
+                    {
+                        if (field.SequenceEqual("Data"u8))
+                            data = r.ReadBlob();
+                        else
+                            throw FirehoseErrors.Invalid($"Record has no member {Encoding.UTF8.GetString(field)}.");
+                    }
+                    records.Add(CheckRecord(data, $"Records.{listed}"));
+                }
+            }
+            else
+                throw FirehoseErrors.Invalid($"PutRecordBatchInput has no member {Encoding.UTF8.GetString(member)}.");
         }
+        r.ReadRequestEnd();
+        name = CheckName(name);
+        if (listed is < 1 or > MaxBatchRecords)
+            throw FirehoseErrors.Invalid($"Records must hold 1 to {MaxBatchRecords} records, got {listed}.");
+        long total = 0;
+        foreach (var record in records)
+            total += record.Length;
         if (total > MaxBatchBytes)
             throw FirehoseErrors.Invalid($"The records of one PutRecordBatch call may hold at most {MaxBatchBytes} bytes, got {total}.");
         var (d, sequences) = await AppendAsync(name, records, ct).ConfigureAwait(false);
@@ -628,13 +666,20 @@ public sealed partial class DeliveryStreamApi(
         };
     }
 
-    private static byte[] ReadRecord(JsonElement record, string where)
+    private static readonly HashSet<string> RecordMembers = ["Data"];
+
+    private static ReadOnlyMemory<byte> ReadRecord(JsonElement record, string where)
     {
-        JsonMembers.OnlyKnown(record, "Record", new HashSet<string> { "Data" });
-        var data = JsonMembers.Blob(record, "Data") ?? throw FirehoseErrors.Invalid($"{where}.Data is required.");
-        if (data.Length > MaxRecordBytes)
-            throw FirehoseErrors.Invalid($"{where}.Data is {data.Length} bytes; a record may hold at most {MaxRecordBytes} bytes (1,000 KiB) before base64 encoding.");
-        return data;
+        JsonMembers.OnlyKnown(record, "Record", RecordMembers);
+        return CheckRecord(JsonMembers.Blob(record, "Data"), where);
+    }
+
+    private static ReadOnlyMemory<byte> CheckRecord(ReadOnlyMemory<byte>? data, string where)
+    {
+        var bytes = data ?? throw FirehoseErrors.Invalid($"{where}.Data is required.");
+        if (bytes.Length > MaxRecordBytes)
+            throw FirehoseErrors.Invalid($"{where}.Data is {bytes.Length} bytes; a record may hold at most {MaxRecordBytes} bytes (1,000 KiB) before base64 encoding.");
+        return bytes;
     }
 
     /// <summary>
@@ -642,7 +687,7 @@ public sealed partial class DeliveryStreamApi(
     /// A call either stores every record or none (one append), so a failure answers ServiceUnavailableException for
     /// the whole call and the client retries it.
     /// </summary>
-    private async Task<(DeliveryStreamEntity, IReadOnlyList<SequenceNumber>)> AppendAsync(string name, IReadOnlyList<byte[]> data, CancellationToken ct)
+    private async Task<(DeliveryStreamEntity, IReadOnlyList<SequenceNumber>)> AppendAsync(string name, IReadOnlyList<ReadOnlyMemory<byte>> data, CancellationToken ct)
     {
         DeliveryStreamEntity d;
         await using (var db = await dbFactory.CreateDbContextAsync(ct).ConfigureAwait(false))

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Runnel.Gateway;
 
 namespace Runnel.Firehose.Api;
@@ -15,8 +16,20 @@ public sealed class FirehoseOperations(DeliveryStreamApi api) : IAwsOperations
     public async Task HandleAsync(AwsRequest request)
     {
         Action<Core.Wire.WireWriter>? answer;
-        using (var document = request.ReadDocument())
+        if (request.Operation == "PutRecordBatch")
+        {
+            // The gateway reads bodies into arrays from their start, where records are decoded in place; any other
+            // body is copied once.
+            var (array, length) = MemoryMarshal.TryGetArray(request.Body, out var body) && body.Offset == 0
+                ? (body.Array!, body.Count)
+                : (request.Body.ToArray(), request.Body.Length);
+            answer = await api.PutRecordBatchAsync(array, length, request.Format, request.Aborted).ConfigureAwait(false);
+        }
+        else
+        {
+            using var document = request.ReadDocument();
             answer = await api.InvokeAsync(request.Operation, document.RootElement, request.Aborted).ConfigureAwait(false);
+        }
         if (answer is null)
             await AwsAnswers.WriteEmptyAsync(request).ConfigureAwait(false);
         else
