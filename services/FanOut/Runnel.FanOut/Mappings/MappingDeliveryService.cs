@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
@@ -188,27 +187,15 @@ public sealed class MappingDeliveryService(
         foreach (var group in rows.Where(l => active.ContainsKey(l.ApplicationName)).GroupBy(l => l.ApplicationName))
         {
             var uuid = active[group.Key].Mapping.Uuid;
-            var finished = group.Where(l => l.Checkpoint == MappingLeases.ShardEnd).Select(l => l.ShardIndex).ToHashSet();
-            var known = group.Select(l => l.ShardIndex).ToHashSet();
-            foreach (var lease in group)
+            var leases = group.ToList();
+            foreach (var lease in leases.Where(l => _running.ContainsKey((uuid, l.ShardIndex)) && l.LeaseOwner != Owner))
             {
-                if (_running.ContainsKey((uuid, lease.ShardIndex)) && lease.LeaseOwner != Owner)
-                {
-                    // Taken by another replica (a steal, or our renewals failed past the expiry): stop at once rather
-                    // than at the next failed renewal.
-                    _logger.LogInformation("Mapping {Mapping}: lease of shard {Shard} is now held by {Owner}; stopping here", uuid, lease.ShardIndex, lease.LeaseOwner);
-                    await StopAsync((uuid, lease.ShardIndex)).ConfigureAwait(false);
-                }
-                if (lease.Checkpoint == MappingLeases.ShardEnd)
-                    continue;
-                // Per-key order across a resharding: a child starts only after its parents were delivered to their end.
-                // A parent without a row has expired from the stream and has nothing left to deliver.
-                var parents = (lease.ParentShardIndexes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)
-                    .Select(p => int.Parse(p, CultureInfo.InvariantCulture));
-                if (parents.Any(p => known.Contains(p) && !finished.Contains(p)))
-                    continue;
-                deliverable.Add(new LeaseView(lease.ApplicationName, lease.StreamId, lease.ShardIndex, lease.LeaseOwner, lease.LeaseCounter, lease.LeaseExpiresAt));
+                // Taken by another replica (a steal, or our renewals failed past the expiry): stop at once rather
+                // than at the next failed renewal.
+                _logger.LogInformation("Mapping {Mapping}: lease of shard {Shard} is now held by {Owner}; stopping here", uuid, lease.ShardIndex, lease.LeaseOwner);
+                await StopAsync((uuid, lease.ShardIndex)).ConfigureAwait(false);
             }
+            deliverable.AddRange(ShardLeases.Workable(leases, MappingLeases.ShardEnd));
         }
 
         var plan = LeaseBalancer.Plan(deliverable, live, Owner, now, _options.BalanceLeases,

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
 using Runnel.Core.Streams;
+using Runnel.Leases;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ShardStore.Client;
@@ -46,14 +47,13 @@ public static class MappingLeases
         var added = 0;
         foreach (var shard in shards.Where(s => !existing.Contains(s.ShardIndex)).OrderBy(s => s.ShardIndex))
         {
-            var parents = new[] { shard.ParentShardIndex, shard.AdjacentParentShardIndex }.Where(p => p.HasValue).Select(p => p!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
             db.Leases.Add(new LeaseEntity
             {
                 ApplicationName = application,
                 StreamId = mapping.StreamId,
                 ShardIndex = shard.ShardIndex,
                 Checkpoint = startOf is null ? null : await startOf(shard).ConfigureAwait(false),
-                ParentShardIndexes = string.Join(',', parents) is { Length: > 0 } p ? p : null,
+                ParentShardIndexes = ShardLeases.ParentsOf(shard),
             });
             added++;
         }

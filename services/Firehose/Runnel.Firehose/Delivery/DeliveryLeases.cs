@@ -1,6 +1,6 @@
-using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Runnel.Core.Storage;
+using Runnel.Leases;
 using Runnel.Metadata;
 using Runnel.Metadata.Entities;
 using Runnel.ShardStore.Client;
@@ -29,14 +29,13 @@ public sealed class DeliveryLeases(IShardStoreLocator locator)
             string? checkpoint = null;
             if (startAtLatest)
                 checkpoint = shard.EndingSequenceNumber is not null ? DeliveryCheckpoint.ShardEnd : await LatestAsync(db, shard, ct).ConfigureAwait(false);
-            var parents = new[] { shard.ParentShardIndex, shard.AdjacentParentShardIndex }.Where(p => p.HasValue).Select(p => p!.Value.ToString(CultureInfo.InvariantCulture));
             db.Leases.Add(new LeaseEntity
             {
                 ApplicationName = application,
                 StreamId = d.SourceStreamId,
                 ShardIndex = shard.ShardIndex,
                 Checkpoint = checkpoint,
-                ParentShardIndexes = string.Join(',', parents) is { Length: > 0 } p ? p : null,
+                ParentShardIndexes = ShardLeases.ParentsOf(shard),
             });
             added++;
         }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Runnel.Core.Storage;
@@ -161,25 +160,15 @@ public sealed class DeliveryService(
         foreach (var group in rows.Where(l => active.ContainsKey(l.ApplicationName)).GroupBy(l => l.ApplicationName))
         {
             var d = active[group.Key];
-            var finished = group.Where(l => l.Checkpoint == DeliveryCheckpoint.ShardEnd).Select(l => l.ShardIndex).ToHashSet();
-            var known = group.Select(l => l.ShardIndex).ToHashSet();
-            foreach (var lease in group)
+            var leases = group.ToList();
+            foreach (var lease in leases.Where(l => IsRunning((d.Id, l.ShardIndex)) && l.LeaseOwner != Owner))
             {
-                if (IsRunning((d.Id, lease.ShardIndex)) && lease.LeaseOwner != Owner)
-                {
-                    // Taken by another replica (a steal, or our renewals failed past the expiry): stop at once rather
-                    // than at the next failed renewal.
-                    _logger.LogInformation("Firehose {Name}: lease of shard {Shard} is now held by {Owner}; stopping here", d.Name, lease.ShardIndex, lease.LeaseOwner);
-                    await StopAsync((d.Id, lease.ShardIndex)).ConfigureAwait(false);
-                }
-                if (lease.Checkpoint == DeliveryCheckpoint.ShardEnd)
-                    continue;
-                // Order across a resharding: a child is delivered only after its parents were delivered to their end.
-                var parents = (lease.ParentShardIndexes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture));
-                if (parents.Any(p => known.Contains(p) && !finished.Contains(p)))
-                    continue;
-                deliverable.Add(new LeaseView(lease.ApplicationName, lease.StreamId, lease.ShardIndex, lease.LeaseOwner, lease.LeaseCounter, lease.LeaseExpiresAt));
+                // Taken by another replica (a steal, or our renewals failed past the expiry): stop at once rather
+                // than at the next failed renewal.
+                _logger.LogInformation("Firehose {Name}: lease of shard {Shard} is now held by {Owner}; stopping here", d.Name, lease.ShardIndex, lease.LeaseOwner);
+                await StopAsync((d.Id, lease.ShardIndex)).ConfigureAwait(false);
             }
+            deliverable.AddRange(ShardLeases.Workable(leases, DeliveryCheckpoint.ShardEnd));
         }
 
         var plan = LeaseBalancer.Plan(deliverable, live, Owner, now, _options.BalanceLeases,
